@@ -1,0 +1,220 @@
+"""The training experiment: config -> problem, model, points, optimizer -> fit -> report directory."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import yaml
+
+from .. import config as _config
+from .. import nn, optim, pinn, problems, sampling, train
+from .. import plotting
+
+
+@dataclasses.dataclass
+class Setup:
+    """Everything a run needs, built from a config (no compilation has happened yet)."""
+
+    cfg: _config.RunConfig
+    problem: Any
+    apply: Any
+    params: Any
+    batch: dict
+    residual: pinn.Residual
+    optimizer: Any
+    metrics: dict
+
+
+def set_dtype(dtype: str) -> None:
+    """Switch JAX's default float width for a run (``jax_enable_x64``); the CLI/experiment boundary owns this."""
+    jax.config.update("jax_enable_x64", dtype == "float64")
+
+
+def build(cfg: _config.RunConfig) -> Setup:
+    """Build problem, model, collocation batch, residual, optimizer and metrics of ``cfg``.
+
+    Keys: ``PRNGKey(cfg.seed)`` is split into (model, points), so model and points are reproducible separately.
+    """
+    problem = problems.get(cfg.problem.name, **cfg.problem.options)
+    key_model, key_points, key_ff = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
+    ff = None
+    if cfg.model.fourier_features:
+        ff = nn.FourierFeatures(problem.domain.dim, cfg.model.fourier_features, cfg.model.fourier_sigma, key=key_ff)
+    model = nn.MLP(
+        problem.domain.dim,
+        1,
+        cfg.model.width,
+        cfg.model.depth,
+        cfg.model.activation,
+        key=key_model,
+        fourier_features=ff,
+    )
+    params, apply = nn.functional(model)
+    counts = dict(cfg.sampling.points or problem.default_points)
+    batch = sampling.sample(problem.domain, counts, cfg.sampling.method, key_points)
+    residual = pinn.residual(problem, apply, cfg.loss.weights)
+    optimizer = optim.get(cfg.optimizer.name, **cfg.optimizer.options)
+    metrics = {"rel_l2": pinn.rel_l2(problem, apply)} if problem.exact is not None else {}
+    return Setup(cfg, problem, apply, params, batch, residual, optimizer, metrics)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _summary(setup: Setup, result: train.FitResult) -> dict:
+    h = result.history
+    term_mse = {k: (v[-1] if v else math.nan) for k, v in h.terms.items()}
+    final_params = result.params
+    final_loss = float(setup.residual.loss(final_params, setup.batch))
+    rel = float(setup.metrics["rel_l2"](final_params)) if "rel_l2" in setup.metrics else math.nan
+    return {
+        "name": setup.cfg.name,
+        "problem": setup.cfg.problem.name,
+        "problem_options": setup.problem.options,
+        "optimizer": setup.cfg.optimizer.name,
+        "rel_l2": _finite(rel),
+        "final_loss": _finite(final_loss),
+        "term_mse": {k: _finite(v) for k, v in term_mse.items()},
+        "steps": result.step,
+        "wall_time_s": result.history.last_wall_time(),
+        "compile_time_s": result.compile_time_s,
+        "status": result.status,
+        "message": result.message,
+        "events": h.events,
+        "dtype": setup.cfg.dtype,
+        "num_params": nn.num_params(setup.params),
+        "points": {k: int(v.shape[0]) for k, v in setup.batch.items()},
+        "seed": setup.cfg.seed,
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        "platform": platform.platform(),
+    }
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.3e}"
+    return str(v)
+
+
+def _write_report(out_dir: str, setup: Setup, summary: dict, figures: Mapping[str, str]) -> str:
+    cfg = setup.cfg
+    lines = [
+        f"# {cfg.name}",
+        "",
+        cfg.description or setup.problem.description,
+        "",
+        "## Result",
+        "",
+        "| quantity | value |",
+        "|---|---|",
+        f"| relative L2 error | {_fmt(summary['rel_l2'])} |",
+        f"| final loss ½‖r‖² | {_fmt(summary['final_loss'])} |",
+    ]
+    lines += [f"| mse {k} | {_fmt(v)} |" for k, v in summary["term_mse"].items()]
+    lines += [
+        f"| steps | {summary['steps']} |",
+        f"| wall time (s, compile excluded) | {summary['wall_time_s']:.2f} |",
+        f"| compile time (s) | {summary['compile_time_s']:.2f} |",
+        f"| status | {summary['status']}: {summary['message']} |",
+        f"| parameters | {summary['num_params']} |",
+        f"| points | {summary['points']} |",
+        f"| dtype / backend | {summary['dtype']} / {summary['backend']} |",
+        "",
+    ]
+    if summary["events"]:
+        lines += ["## Events", ""] + [f"- step {e['step']}: {e['kind']} {e}" for e in summary["events"]] + [""]
+    lines += ["## Figures", ""] + [f"![{k}]({os.path.basename(v)})" for k, v in figures.items()] + [""]
+    lines += ["## Configuration", "", "```yaml", yaml.safe_dump(_config.to_dict(cfg), sort_keys=False).strip(), "```", ""]
+    path = os.path.join(out_dir, "report.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    return path
+
+
+def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress: bool | None = None) -> dict:
+    """Train one run of ``cfg`` and write ``out_dir/{metrics.json, history.csv, report.md, *.png, checkpoint.*}``.
+
+    Sets ``jax_enable_x64`` from ``cfg.dtype``. Returns the summary written to ``metrics.json``.
+    """
+    set_dtype(cfg.dtype)
+    os.makedirs(out_dir, exist_ok=True)
+    setup = build(cfg)
+    with open(os.path.join(out_dir, "config.yaml"), "w") as f:
+        yaml.safe_dump(_config.to_dict(cfg), f, sort_keys=False)
+    tc = cfg.train
+    result = train.fit(
+        setup.residual,
+        setup.params,
+        setup.batch,
+        setup.optimizer,
+        tc.steps,
+        metrics=setup.metrics,
+        eval_every=tc.eval_every,
+        chunk=tc.chunk,
+        progress=tc.progress if progress is None else progress,
+        checkpoint_dir=out_dir,
+        checkpoint_every=tc.checkpoint_every,
+        resume=resume,
+    )
+    summary = _summary(setup, result)
+    result.history.to_csv(os.path.join(out_dir, "history.csv"))
+    figures = {
+        "loss": plotting.plot_history(result.history, os.path.join(out_dir, "loss.png"), title=cfg.name),
+        "solution": plotting.plot_solution(
+            setup.problem, setup.apply, result.params, os.path.join(out_dir, "solution.png"), title=cfg.name
+        ),
+    }
+    summary["report"] = _write_report(out_dir, setup, summary, figures)
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    summary["_history"] = result.history
+    return summary
+
+
+def run_config(
+    cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress: bool | None = None
+) -> dict[str, dict]:
+    """Run every run of ``cfg`` (one, or one per ``compare`` entry in ``out_dir/<run>``) and, for a comparison,
+    write ``out_dir/report.md``, ``out_dir/comparison.png`` and ``out_dir/metrics.json``."""
+    runs = cfg.runs()
+    if not cfg.compare:
+        return {cfg.name: run(cfg, out_dir, resume=resume, progress=progress)}
+    results = {}
+    for name, sub in runs.items():
+        results[name] = run(sub, os.path.join(out_dir, name), resume=resume, progress=progress)
+    histories = {k: v.pop("_history") for k, v in results.items()}
+    fig = plotting.plot_comparison(histories, os.path.join(out_dir, "comparison.png"))
+    lines = [
+        f"# {cfg.name}: comparison",
+        "",
+        cfg.description,
+        "",
+        "| run | optimizer | rel L2 | final loss | steps | wall time (s) | compile (s) | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in results.items():
+        lines.append(
+            f"| {name} | {s['optimizer']} | {_fmt(s['rel_l2'])} | {_fmt(s['final_loss'])} | {s['steps']} | "
+            f"{s['wall_time_s']:.2f} | {s['compile_time_s']:.2f} | {s['status']} |"
+        )
+    lines += ["", f"![comparison]({os.path.basename(fig)})", ""]
+    lines += [f"- [{name}]({name}/report.md)" for name in results] + [""]
+    with open(os.path.join(out_dir, "report.md"), "w") as f:
+        f.write("\n".join(lines))
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump({k: {kk: vv for kk, vv in v.items()} for k, v in results.items()}, f, indent=2)
+    return results
+
+
+__all__ = ["Setup", "build", "run", "run_config", "set_dtype"]

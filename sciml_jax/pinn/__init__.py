@@ -1,0 +1,5 @@
+"""Residual core: the weighted residual vector r(θ), loss, per-term metrics and errors."""
+
+from ._residual import Residual as Residual
+from ._residual import rel_l2 as rel_l2
+from ._residual import residual as residual

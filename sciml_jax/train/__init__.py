@@ -1,0 +1,8 @@
+"""Training loop: jitted scan chunks, history, checkpoints, resume."""
+
+from ._fit import FitResult as FitResult
+from ._fit import fit as fit
+from ._fit import load_checkpoint as load_checkpoint
+from ._fit import make_step as make_step
+from ._fit import save_checkpoint as save_checkpoint
+from ._history import History as History

@@ -1,0 +1,385 @@
+"""fit(): jitted optimisation loop in fixed-length lax.scan chunks, with history, checkpoints and a non-finite guard."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ._history import History
+
+PyTree = Any
+Batch = Mapping[str, Any]
+
+STATUS_COMPLETED = "completed"
+STATUS_NONFINITE = "nonfinite"
+STATUS_STOPPED = "stopped"
+
+
+class _Carry(NamedTuple):
+    params: PyTree
+    opt_state: PyTree
+    good_params: PyTree  # last parameters whose loss was finite
+    failed: jax.Array  # bool: a non-finite loss was met; later steps are skipped
+    fail_step: jax.Array  # int: the step whose loss was non-finite (-1 if none)
+
+
+@dataclasses.dataclass
+class FitResult:
+    """Outcome of :func:`fit`.
+
+    Attributes:
+        params: final parameters (on a non-finite loss: the last parameters whose loss was finite).
+        opt_state: final optimizer state.
+        history: per-step and per-evaluation records (:class:`History`).
+        status: ``"completed"``, ``"nonfinite"`` (stopped on a non-finite loss or gradient) or ``"stopped"``
+            (a callback asked to stop).
+        message: human-readable explanation of ``status``.
+        step: number of steps done (the global step count, including steps of resumed runs).
+        wall_time_s: time spent running steps in this call (compilation excluded).
+        compile_time_s: time spent compiling the step chunk in this call.
+    """
+
+    params: PyTree
+    opt_state: PyTree
+    history: History
+    status: str
+    message: str
+    step: int
+    wall_time_s: float
+    compile_time_s: float
+    batch: Batch | None = None
+
+
+def _global_norm(tree: PyTree) -> jax.Array:
+    return optax.global_norm(tree)
+
+
+def _tree_where(cond: jax.Array, a: PyTree, b: PyTree) -> PyTree:
+    return jax.tree.map(lambda x, y: jnp.where(cond, x, y), a, b)
+
+
+def _tree_all_finite(tree: PyTree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if eqx.is_inexact_array(x)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _make_objective(residual: Callable) -> tuple[Callable, Callable, tuple[str, ...]]:
+    """Return (loss_and_terms(params, batch) -> (loss, {term: mse}), residual_vector(params, batch), term names)."""
+    if hasattr(residual, "weighted_terms"):
+        names = tuple(residual.term_names)
+
+        def loss_and_terms(params, batch):
+            r, raw = residual.weighted_terms(params, batch)
+            return 0.5 * jnp.sum(r**2), {k: jnp.mean(v**2) for k, v in raw.items()}
+
+        return loss_and_terms, residual, names
+
+    def loss_only(params, batch):
+        r = residual(params, batch)
+        return 0.5 * jnp.sum(r**2), {}
+
+    return loss_only, residual, ()
+
+
+def _as_extra_args(optimizer: Any) -> optax.GradientTransformationExtraArgs:
+    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
+        return optimizer
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optax.with_extra_args_support(optimizer)
+    raise ValueError(
+        f"optimizer: expected an optax GradientTransformation or GradientTransformationExtraArgs, "
+        f"got {type(optimizer).__name__}"
+    )
+
+
+def make_step(residual: Callable, optimizer: optax.GradientTransformationExtraArgs) -> Callable:
+    """One optimisation step ``(params, opt_state, batch) -> (params, opt_state, loss, terms, grad_norm)``.
+
+    The optimizer's ``update`` receives the keyword extras of the sciml_jax contract: ``value`` (loss at params),
+    ``grad``, ``value_fn`` (θ ↦ L(θ) at this batch) and ``residual_fn`` (θ ↦ r(θ) at this batch). ``value_fn``
+    accepts and ignores a ``residual_fn`` keyword so that optax's line searches, which pass every extra argument
+    on to ``value_fn`` and reject the ones it does not take, work unchanged inside the same chain.
+    """
+    loss_and_terms, residual_vector, _ = _make_objective(residual)
+    optimizer = _as_extra_args(optimizer)
+
+    def step(params, opt_state, batch):
+        (loss, terms), grads = jax.value_and_grad(loss_and_terms, has_aux=True)(params, batch)
+
+        def value_fn(p, residual_fn=None):  # noqa: ARG001 - see docstring
+            return loss_and_terms(p, batch)[0]
+
+        def residual_fn(p):
+            return residual_vector(p, batch)
+
+        updates, new_state = optimizer.update(
+            grads, opt_state, params, value=loss, grad=grads, value_fn=value_fn, residual_fn=residual_fn
+        )
+        new_params = optax.apply_updates(params, updates)
+        return new_params, new_state, loss, terms, _global_norm(grads), grads
+
+    return step
+
+
+def _build_chunk(step: Callable, chunk: int) -> Callable:
+    """A jittable function running ``chunk`` steps in lax.scan; steps with index >= n_active are skipped."""
+
+    def run_chunk(carry: _Carry, batch: Batch, start: jax.Array, stop: jax.Array):
+        def body(c: _Carry, i):
+            gstep = start + i
+            active = (gstep < stop) & jnp.logical_not(c.failed)
+
+            def do(c: _Carry):
+                new_params, new_state, loss, terms, gnorm, grads = step(c.params, c.opt_state, batch)
+                finite = jnp.isfinite(loss) & _tree_all_finite(grads)
+                params = _tree_where(finite, new_params, c.params)
+                state = _tree_where(finite, new_state, c.opt_state)
+                good = _tree_where(finite, c.params, c.good_params)
+                failed = jnp.logical_not(finite)
+                fail_step = jnp.where(finite, c.fail_step, gstep)
+                return _Carry(params, state, good, failed, fail_step), (loss, terms, gnorm)
+
+            def skip(c: _Carry):
+                shapes = jax.eval_shape(lambda: step(c.params, c.opt_state, batch))
+                nan = jnp.asarray(jnp.nan, dtype=shapes[2].dtype)
+                terms = {k: jnp.full(v.shape, jnp.nan, v.dtype) for k, v in shapes[3].items()}
+                return c, (nan, terms, jnp.full(shapes[4].shape, jnp.nan, shapes[4].dtype))
+
+            c, out = jax.lax.cond(active, do, skip, c)
+            return c, out
+
+        return jax.lax.scan(body, carry, jnp.arange(chunk, dtype=jnp.int32))
+
+    return run_chunk
+
+
+def _use_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return bool(progress)
+    return sys.stderr.isatty()
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
+
+
+def _checkpoint_paths(directory: str | os.PathLike) -> tuple[str, str]:
+    return os.path.join(directory, "checkpoint.eqx"), os.path.join(directory, "checkpoint.json")
+
+
+def save_checkpoint(directory: str | os.PathLike, carry_like: Any, step: int, history: History, extra: dict) -> None:
+    """Write ``checkpoint.eqx`` (arrays, equinox serialisation) and ``checkpoint.json`` (step, history, metadata).
+
+    Files are written to temporary names and renamed, so an interrupted write never leaves a half checkpoint.
+    """
+    os.makedirs(directory, exist_ok=True)
+    leaves_path, meta_path = _checkpoint_paths(directory)
+    tmp = leaves_path + ".tmp"
+    eqx.tree_serialise_leaves(tmp, carry_like)
+    os.replace(tmp, leaves_path)
+    meta = {"step": int(step), "history": history.to_dict(), **extra}
+    with open(meta_path + ".tmp", "w") as f:
+        json.dump(meta, f)
+    os.replace(meta_path + ".tmp", meta_path)
+
+
+def load_checkpoint(directory: str | os.PathLike, like: Any) -> tuple[Any, dict]:
+    """Read a checkpoint written by :func:`save_checkpoint`; ``like`` is a pytree of the same structure."""
+    leaves_path, meta_path = _checkpoint_paths(directory)
+    if not (os.path.exists(leaves_path) and os.path.exists(meta_path)):
+        raise FileNotFoundError(f"no checkpoint in {os.fspath(directory)!r} (expected checkpoint.eqx and checkpoint.json)")
+    tree = eqx.tree_deserialise_leaves(leaves_path, like)
+    with open(meta_path) as f:
+        meta = json.load(f)
+    return tree, meta
+
+
+# ----------------------------------------------------------------------------------------------- fit
+
+
+def fit(
+    residual: Callable,
+    params: PyTree,
+    batch: Batch,
+    optimizer: optax.GradientTransformation,
+    steps: int,
+    *,
+    metrics: Mapping[str, Callable[[PyTree], jax.Array]] | None = None,
+    eval_every: int = 100,
+    chunk: int | None = None,
+    progress: bool | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    callbacks: Sequence[Callable[..., Any]] = (),
+    opt_state: PyTree | None = None,
+) -> FitResult:
+    """Minimise L(θ) = ½‖r(θ)‖² with an optax optimizer.
+
+    Steps run inside a jitted ``lax.scan`` over chunks of a fixed length (default ``eval_every``); the chunk is
+    compiled once, ahead of time, and reused, the last partial chunk being masked rather than shortened, so a
+    run compiles exactly once. Every step records the loss, the per-term mean squares and the gradient norm; every
+    chunk evaluates ``metrics`` (e.g. the relative L2 error) and the wall time.
+
+    A non-finite loss or gradient stops training: later steps are skipped on device, the returned parameters are
+    the last ones whose loss was finite, and ``status == "nonfinite"`` with a message naming the step.
+
+    Args:
+        residual: ``residual(params, batch) -> r: (N,)``, typically a :class:`sciml_jax.pinn.Residual` (then the
+            per-term mean squares are logged too).
+        params: initial parameters (a pytree of arrays).
+        batch: dict of fixed-shape point arrays, passed to ``residual``; a callback may replace it by one of the
+            same shapes without recompiling.
+        optimizer: any ``optax.GradientTransformation``; its ``update`` gets the extras ``value``, ``grad``,
+            ``value_fn`` and ``residual_fn`` (plain transformations ignore them).
+        steps: total number of steps (counting steps done before, when resuming).
+        metrics: name -> ``params -> scalar`` evaluated every chunk (jitted once).
+        eval_every: steps between metric evaluations; also the default chunk length.
+        chunk: scan length (must divide nothing; default ``eval_every``).
+        progress: show a tqdm bar (default: only when stderr is a terminal).
+        checkpoint_dir: directory for checkpoints (``checkpoint.eqx`` + ``checkpoint.json``).
+        checkpoint_every: steps between checkpoints (rounded up to a multiple of ``chunk``); the final state is
+            always written when ``checkpoint_dir`` is set.
+        resume: continue from the checkpoint in ``checkpoint_dir``; the continuation is bit-identical to an
+            uninterrupted run with the same chunk length.
+        callbacks: called after each chunk as ``cb(step=..., params=..., opt_state=..., batch=..., history=...)``;
+            a callback may return ``None``, ``"stop"``, or a dict with a new ``"batch"`` (same shapes).
+        opt_state: initial optimizer state (default ``optimizer.init(params)``).
+
+    Returns:
+        A :class:`FitResult`.
+
+    Raises:
+        ValueError: non-positive ``steps``/``eval_every``/``chunk``/``checkpoint_every``, or ``resume`` without
+            ``checkpoint_dir``.
+    """
+    for name, value in (("steps", steps), ("eval_every", eval_every)):
+        if not isinstance(value, (int, np.integer)) or value < 0 or (name != "steps" and value == 0):
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    chunk = eval_every if chunk is None else chunk
+    if not isinstance(chunk, (int, np.integer)) or chunk <= 0:
+        raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
+    if checkpoint_every is not None and (not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every <= 0):
+        raise ValueError(f"checkpoint_every: expected a positive integer or None, got {checkpoint_every!r}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir (the directory holding checkpoint.eqx/json)")
+
+    optimizer = _as_extra_args(optimizer)
+    metrics = dict(metrics or {})
+    _, _, term_names = _make_objective(residual)
+    step_fn = make_step(residual, optimizer)
+    run_chunk = _build_chunk(step_fn, int(chunk))
+
+    if opt_state is None:
+        opt_state = optimizer.init(params)
+    carry = _Carry(params, opt_state, params, jnp.asarray(False), jnp.asarray(-1, dtype=jnp.int32))
+    history = History(term_names=term_names, metric_names=tuple(metrics))
+    start_step = 0
+    if resume:
+        carry, meta = load_checkpoint(checkpoint_dir, carry)
+        start_step = int(meta["step"])
+        history = History.from_dict(meta["history"])
+
+    t0 = time.perf_counter()
+    compiled = (
+        jax.jit(run_chunk)
+        .lower(carry, batch, jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32))
+        .compile()
+    )
+    metric_fns = {k: jax.jit(f) for k, f in metrics.items()}
+    compile_time = time.perf_counter() - t0
+
+    step = start_step
+    status, message = STATUS_COMPLETED, f"completed {steps} steps"
+    wall = 0.0
+    elapsed_before = history.last_wall_time()
+    next_ckpt = (
+        None if checkpoint_every is None else (step // checkpoint_every + 1) * checkpoint_every
+    )
+    if step == 0 and metric_fns and not history.eval_steps:
+        history.add_eval(0, elapsed_before, {k: float(f(carry.params)) for k, f in metric_fns.items()})
+
+    bar = None
+    if _use_progress(progress) and steps > step:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=step, unit="step", dynamic_ncols=True, leave=True)
+
+    try:
+        while step < steps:
+            stop = min(step + chunk, steps)
+            t1 = time.perf_counter()
+            carry, (losses, terms, gnorms) = compiled(
+                carry, batch, jnp.asarray(step, jnp.int32), jnp.asarray(stop, jnp.int32)
+            )
+            jax.block_until_ready(carry)
+            failed = bool(carry.failed)
+            n_done = stop - step
+            if failed:
+                n_done = int(carry.fail_step) - step  # the failing step itself produced no update
+            wall += time.perf_counter() - t1
+            losses_np = np.asarray(losses)[:n_done]
+            terms_np = {k: np.asarray(v)[:n_done] for k, v in terms.items()}
+            history.add_steps(step, losses_np, terms_np, np.asarray(gnorms)[:n_done])
+            step += n_done
+            eval_params = carry.good_params if failed else carry.params
+            values = {k: float(f(eval_params)) for k, f in metric_fns.items()}
+            history.add_eval(step, elapsed_before + wall, values)
+            if bar is not None:
+                bar.update(n_done)
+                post = {"loss": f"{losses_np[-1]:.3e}" if n_done else "nan"}
+                post.update({k: f"{v:.2e}" for k, v in values.items()})
+                bar.set_postfix(post)
+            if failed:
+                status = STATUS_NONFINITE
+                bad = int(carry.fail_step)
+                message = (
+                    f"non-finite loss or gradient at step {bad}; training stopped and the parameters of step "
+                    f"{max(bad - 1, 0)} (the last with a finite loss) are returned"
+                )
+                carry = carry._replace(params=carry.good_params)
+                break
+            for cb in callbacks:
+                out = cb(step=step, params=carry.params, opt_state=carry.opt_state, batch=batch, history=history)
+                if out == "stop":
+                    status, message = STATUS_STOPPED, f"stopped by a callback at step {step}"
+                elif isinstance(out, Mapping) and "batch" in out:
+                    new_batch = out["batch"]
+                    if jax.tree.structure(new_batch) != jax.tree.structure(batch) or any(
+                        a.shape != b.shape or a.dtype != b.dtype
+                        for a, b in zip(jax.tree.leaves(new_batch), jax.tree.leaves(batch))
+                    ):
+                        raise ValueError("a callback returned a batch whose structure, shapes or dtypes differ")
+                    batch = new_batch
+            if status == STATUS_STOPPED:
+                break
+            if checkpoint_dir is not None and next_ckpt is not None and step >= next_ckpt and step < steps:
+                save_checkpoint(checkpoint_dir, carry, step, history, {"status": "running"})
+                next_ckpt = (step // checkpoint_every + 1) * checkpoint_every
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if checkpoint_dir is not None:
+        save_checkpoint(checkpoint_dir, carry, step, history, {"status": status})
+    return FitResult(
+        params=carry.params,
+        opt_state=carry.opt_state,
+        history=history,
+        status=status,
+        message=message,
+        step=step,
+        wall_time_s=wall,
+        compile_time_s=compile_time,
+        batch=batch,
+    )
