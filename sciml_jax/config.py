@@ -92,6 +92,8 @@ class RunConfig:
     seed: int = 0
     description: str = ""
     compare: dict | None = None  # run name -> raw override mapping (validated into RunConfig by `runs()`)
+    experiment: str = "train"  # registered experiment (sciml_jax.experiments.names())
+    experiment_options: dict = dataclasses.field(default_factory=dict)  # checked against the experiment's signature
 
     def runs(self) -> dict[str, "RunConfig"]:
         """The runs this config asks for: itself, or one per ``compare`` entry (base deep-merged with override)."""
@@ -221,6 +223,12 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
             raise ConfigError(f"{prefix}loss.weights.{k}: unknown term; allowed: {', '.join(prob.terms)}")
         if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
             raise ConfigError(f"{prefix}loss.weights.{k}: expected a number >= 0, got {w!r}")
+    from . import experiments  # noqa: PLC0415
+
+    try:
+        experiments.check_options(cfg.experiment, cfg.experiment_options)
+    except ValueError as e:
+        raise ConfigError(f"{prefix}{e}") from None
     try:
         optim.get(cfg.optimizer.name, **cfg.optimizer.options)
     except (ValueError, TypeError) as e:

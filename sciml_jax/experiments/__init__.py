@@ -5,3 +5,6 @@ from ._train import build as build
 from ._train import run as run
 from ._train import run_config as run_config
 from ._train import set_dtype as set_dtype
+from ._train import check_options as check_options
+from ._train import names as names
+from ._train import register as register

@@ -182,7 +182,55 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
     return summary
 
 
+_EXPERIMENTS: dict = {}
+
+
+def register(name: str, fn) -> None:
+    """Register an experiment ``fn(cfg, out_dir, *, resume, progress, **experiment_options) -> dict``.
+
+    The keyword-only parameters of ``fn`` after ``progress`` are its allowed ``experiment_options``; it writes its
+    report into ``out_dir`` and returns a summary mapping (at least ``status``, ``steps``, ``wall_time_s``,
+    ``compile_time_s``; ``rel_l2``/``final_loss`` where meaningful) that the CLI prints.
+    """
+    _EXPERIMENTS[name] = fn
+
+
+def names() -> list[str]:
+    """Registered experiment names."""
+    return sorted(_EXPERIMENTS)
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Raise ValueError for an unknown experiment or an option its function does not take."""
+    import inspect
+
+    if name not in _EXPERIMENTS:
+        raise ValueError(f"experiment: unknown name {name!r}; allowed: {', '.join(names())}")
+    params = inspect.signature(_EXPERIMENTS[name]).parameters
+    allowed = [p for p in params if p not in ("cfg", "out_dir", "resume", "progress")]
+    for key in options:
+        if key not in allowed:
+            raise ValueError(
+                f"experiment_options.{key}: unknown option for experiment {name!r}; allowed: "
+                f"{', '.join(allowed) if allowed else '(none)'}"
+            )
+
+
+def _train_experiment(cfg, out_dir, *, resume=False, progress=None):
+    """The default experiment: train one run (or each ``compare`` run) and report."""
+    return _run_train(cfg, out_dir, resume=resume, progress=progress)
+
+
 def run_config(
+    cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress: bool | None = None
+) -> dict[str, dict]:
+    """Run the experiment ``cfg.experiment`` (default ``"train"``) and return ``{run name: summary}``."""
+    fn = _EXPERIMENTS[cfg.experiment]
+    out = fn(cfg, out_dir, resume=resume, progress=progress, **cfg.experiment_options)
+    return out if cfg.experiment == "train" else {cfg.name: out}
+
+
+def _run_train(
     cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress: bool | None = None
 ) -> dict[str, dict]:
     """Run every run of ``cfg`` (one, or one per ``compare`` entry in ``out_dir/<run>``) and, for a comparison,
@@ -217,4 +265,6 @@ def run_config(
     return results
 
 
-__all__ = ["Setup", "build", "run", "run_config", "set_dtype"]
+register("train", _train_experiment)
+
+__all__ = ["Setup", "build", "check_options", "names", "register", "run", "run_config", "set_dtype"]

@@ -99,13 +99,97 @@ def _sgd(learning_rate: Any = 1e-3, momentum: float | None = None, nesterov: boo
     return optax.sgd(_learning_rate(learning_rate, "optimizer.learning_rate"), momentum=momentum, nesterov=nesterov)
 
 
-def _optax_lbfgs(memory_size: int = 10, max_linesearch_steps: int = 20):
-    return optax.lbfgs(
-        memory_size=memory_size,
-        linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=max_linesearch_steps, verbose=False),
+_CRITERIA = {
+    "after_steps": "after_steps",
+    "plateau": "on_plateau",
+    "grad_norm": "grad_norm_below",
+    "curvature": "curvature_model",
+}
+
+
+def criterion(spec: Any):
+    """Build a switch criterion from a config mapping.
+
+    ``{after_steps: 1000}``, ``{plateau: {window: 200, rtol: 1e-2}}``, ``{grad_norm: {tol: 1e-3}}``,
+    ``{curvature: {ratio: 0.1}}``; several entries combine with ``mode: any`` (default) or ``mode: all``.
+    """
+    from . import _hybrid
+
+    if isinstance(spec, _hybrid.Criterion):
+        return spec
+    if not isinstance(spec, dict) or not spec:
+        raise ValueError(f"optimizer.switch: expected a mapping such as {{after_steps: 1000}}, got {spec!r}")
+    spec = dict(spec)
+    mode = spec.pop("mode", "any")
+    if mode not in ("any", "all"):
+        raise ValueError(f"optimizer.switch.mode: {mode!r} is not allowed; allowed: any, all")
+    parts = []
+    for name, opts in spec.items():
+        if name not in _CRITERIA:
+            raise ValueError(f"optimizer.switch.{name}: unknown criterion; allowed: {', '.join(_CRITERIA)}, mode")
+        factory = getattr(_hybrid, _CRITERIA[name])
+        if name == "after_steps" and not isinstance(opts, dict):
+            opts = {"steps": opts}
+        if opts is None:
+            opts = {}
+        if not isinstance(opts, dict):
+            raise ValueError(f"optimizer.switch.{name}: expected a mapping of options, got {opts!r}")
+        allowed = list(inspect.signature(factory).parameters)
+        for key in opts:
+            if key not in allowed:
+                raise ValueError(f"optimizer.switch.{name}.{key}: unknown option; allowed: {', '.join(allowed)}")
+        parts.append(factory(**opts))
+    out = parts[0]
+    for p in parts[1:]:
+        out = (out | p) if mode == "any" else (out & p)
+    return out
+
+
+def _sub_optimizer(spec: Any, where: str):
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ValueError(f"optimizer.{where}: expected a mapping with a name, e.g. {{name: adam, learning_rate: 1e-3}}")
+    spec = dict(spec)
+    name = spec.pop("name")
+    try:
+        return get(name, **spec)
+    except ValueError as e:
+        raise ValueError(f"optimizer.{where}: {e}") from None
+
+
+def _hybrid(
+    first: dict | None = None,
+    second: dict | None = None,
+    switch: dict | None = None,
+    guard_factor: float | None = 10.0,
+    fallback_steps: int = 500,
+    max_fallbacks: int = 3,
+):
+    from ._hybrid import hybrid
+
+    first = {"name": "adam", "learning_rate": 1e-3} if first is None else first
+    second = {"name": "lbfgs"} if second is None else second
+    switch = {"after_steps": 1000} if switch is None else switch
+    return hybrid(
+        _sub_optimizer(first, "first"),
+        _sub_optimizer(second, "second"),
+        criterion(switch),
+        guard_factor=guard_factor,
+        fallback_steps=fallback_steps,
+        max_fallbacks=max_fallbacks,
     )
 
 
-register("adam", _adam)
-register("sgd", _sgd)
-register("optax_lbfgs", _optax_lbfgs)
+def _register_builtins() -> None:
+    from . import _lbfgs, _least_squares
+
+    register("adam", _adam)
+    register("sgd", _sgd)
+    register("lbfgs", _lbfgs.lbfgs)
+    register("gauss_newton", _least_squares.gauss_newton)
+    register("levenberg_marquardt", _least_squares.levenberg_marquardt)
+    register("engd", _least_squares.engd)
+    register("newton", _least_squares.newton)
+    register("hybrid", _hybrid)
+
+
+_register_builtins()

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..optim._info import events_from_info, logged_info
 from ._history import History
 
 PyTree = Any
@@ -127,7 +128,7 @@ def make_step(residual: Callable, optimizer: optax.GradientTransformationExtraAr
             grads, opt_state, params, value=loss, grad=grads, value_fn=value_fn, residual_fn=residual_fn
         )
         new_params = optax.apply_updates(params, updates)
-        return new_params, new_state, loss, terms, _global_norm(grads), grads
+        return new_params, new_state, loss, terms, _global_norm(grads), grads, logged_info(new_state)
 
     return step
 
@@ -141,20 +142,21 @@ def _build_chunk(step: Callable, chunk: int) -> Callable:
             active = (gstep < stop) & jnp.logical_not(c.failed)
 
             def do(c: _Carry):
-                new_params, new_state, loss, terms, gnorm, grads = step(c.params, c.opt_state, batch)
+                new_params, new_state, loss, terms, gnorm, grads, info = step(c.params, c.opt_state, batch)
                 finite = jnp.isfinite(loss) & _tree_all_finite(grads)
                 params = _tree_where(finite, new_params, c.params)
                 state = _tree_where(finite, new_state, c.opt_state)
                 good = _tree_where(finite, c.params, c.good_params)
                 failed = jnp.logical_not(finite)
                 fail_step = jnp.where(finite, c.fail_step, gstep)
-                return _Carry(params, state, good, failed, fail_step), (loss, terms, gnorm)
+                return _Carry(params, state, good, failed, fail_step), (loss, terms, gnorm, info)
 
             def skip(c: _Carry):
                 shapes = jax.eval_shape(lambda: step(c.params, c.opt_state, batch))
                 nan = jnp.asarray(jnp.nan, dtype=shapes[2].dtype)
                 terms = {k: jnp.full(v.shape, jnp.nan, v.dtype) for k, v in shapes[3].items()}
-                return c, (nan, terms, jnp.full(shapes[4].shape, jnp.nan, shapes[4].dtype))
+                info = logged_info(c.opt_state)  # unchanged state: its values repeat
+                return c, (nan, terms, jnp.full(shapes[4].shape, jnp.nan, shapes[4].dtype), info)
 
             c, out = jax.lax.cond(active, do, skip, c)
             return c, out
@@ -319,7 +321,7 @@ def fit(
         while step < steps:
             stop = min(step + chunk, steps)
             t1 = time.perf_counter()
-            carry, (losses, terms, gnorms) = compiled(
+            carry, (losses, terms, gnorms, infos) = compiled(
                 carry, batch, jnp.asarray(step, jnp.int32), jnp.asarray(stop, jnp.int32)
             )
             jax.block_until_ready(carry)
@@ -330,7 +332,11 @@ def fit(
             wall += time.perf_counter() - t1
             losses_np = np.asarray(losses)[:n_done]
             terms_np = {k: np.asarray(v)[:n_done] for k, v in terms.items()}
-            history.add_steps(step, losses_np, terms_np, np.asarray(gnorms)[:n_done])
+            infos_np = {k: np.asarray(v)[:n_done] for k, v in infos.items()}
+            previous_info = history.last_info()
+            history.add_steps(step, losses_np, terms_np, np.asarray(gnorms)[:n_done], infos_np)
+            for event in events_from_info(np.arange(step, step + n_done), infos_np, previous_info or None):
+                history.add_event(**event)
             step += n_done
             eval_params = carry.good_params if failed else carry.params
             values = {k: float(f(eval_params)) for k, f in metric_fns.items()}

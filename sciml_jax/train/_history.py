@@ -30,10 +30,22 @@ class History:
         self.wall_time_s: list[float] = []
         self.metrics: dict[str, list[float]] = {k: [] for k in self.metric_names}
         self.events: list[dict] = []
+        self.info: dict[str, list[float]] = {}
 
     # -- recording
-    def add_steps(self, first: int, loss: np.ndarray, terms: Mapping[str, np.ndarray], grad_norm: np.ndarray) -> None:
+    def add_steps(
+        self,
+        first: int,
+        loss: np.ndarray,
+        terms: Mapping[str, np.ndarray],
+        grad_norm: np.ndarray,
+        info: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Append per-step records; ``info`` holds optimizer diagnostics (after each step's update)."""
         n = len(loss)
+        for k, v in (info or {}).items():
+            self.info.setdefault(k, [math.nan] * (len(self.steps)))
+            self.info[k].extend(float(x) for x in v)
         self.steps.extend(range(first, first + n))
         self.loss.extend(float(v) for v in loss)
         self.grad_norm.extend(float(v) for v in grad_norm)
@@ -45,6 +57,10 @@ class History:
         self.wall_time_s.append(float(wall_time_s))
         for k in self.metric_names:
             self.metrics[k].append(float(values.get(k, math.nan)))
+
+    def last_info(self) -> dict[str, float]:
+        """The optimizer diagnostics recorded at the last step (empty before any step)."""
+        return {k: v[-1] for k, v in self.info.items() if v}
 
     def add_event(self, step: int, kind: str, **info) -> None:
         self.events.append({"step": int(step), "kind": kind, **info})
@@ -78,6 +94,7 @@ class History:
             "wall_time_s": self.wall_time_s,
             "metrics": self.metrics,
             "events": self.events,
+            "info": self.info,
         }
 
     @classmethod
@@ -91,12 +108,16 @@ class History:
         h.wall_time_s = list(d["wall_time_s"])
         h.metrics = {k: list(v) for k, v in d["metrics"].items()}
         h.events = list(d.get("events", []))
+        h.info = {k: list(v) for k, v in d.get("info", {}).items()}
         return h
 
     def to_csv(self, path: str | os.PathLike) -> None:
         """One row per step; metric and wall-time columns are filled at evaluation steps, empty elsewhere."""
         evals = {s: i for i, s in enumerate(self.eval_steps)}
-        header = ["step", "loss", "grad_norm", *(f"mse_{k}" for k in self.term_names), "wall_time_s", *self.metric_names]
+        header = [
+            "step", "loss", "grad_norm", *(f"mse_{k}" for k in self.term_names), *self.info, "wall_time_s",
+            *self.metric_names,
+        ]
         rows_steps = sorted(set(self.steps) | set(self.eval_steps))
         index = {s: i for i, s in enumerate(self.steps)}
         with open(path, "w", newline="") as f:
@@ -107,6 +128,7 @@ class History:
                 row = [s]
                 row += [repr(self.loss[i]), repr(self.grad_norm[i])] if i is not None else ["", ""]
                 row += [repr(self.terms[k][i]) if i is not None else "" for k in self.term_names]
+                row += [repr(v[i]) if i is not None and i < len(v) else "" for v in self.info.values()]
                 j = evals.get(s)
                 row += [repr(self.wall_time_s[j]) if j is not None else ""]
                 row += [repr(self.metrics[k][j]) if j is not None else "" for k in self.metric_names]

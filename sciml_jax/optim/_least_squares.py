@@ -1,0 +1,366 @@
+"""Gauss-Newton, Levenberg-Marquardt and energy natural gradient (ENGD): one implementation, three policies.
+
+All three minimise L(θ) = ½‖r(θ)‖² from the residual vector r: (N,) and its Jacobian J = ∂r/∂θ: (N, P).
+They share the damped Gauss-Newton direction
+
+    d(λ) = argmin_d ½‖r + J d‖² + ½ λ‖d‖²  =  -(JᵀJ + λI)⁻¹ Jᵀ r  =  -Jᵀ(JJᵀ + λI)⁻¹ r     (push-through identity)
+
+computed in one of four ways (``solver``):
+
+    "dense_param"   Cholesky of the P × P matrix JᵀJ + λI                       cost O(N P² + P³)
+    "dense_sample"  Cholesky of the N × N kernel JJᵀ + λI, then d = -Jᵀα        cost O(N² P + N³)
+    "cg"            conjugate gradients on (JᵀJ + λI) d = -Jᵀr with products Jv (jvp) and Jᵀw (vjp):
+                    J is never formed; memory O(N + P) beyond the residual's own
+    "lstsq"         minimum-norm least squares via SVD of J (the pseudo-inverse, λ only as Tikhonov term)
+    "auto"          dense_sample if N < P else dense_param
+
+and differ in how the step is globalised (the "search"):
+
+    gauss_newton         fixed damping λ, step 1 (or a backtracking line search)
+    levenberg_marquardt  λ adapted from the gain ratio ρ = actual / predicted decrease (Nielsen's rule); a step is
+                         taken only when ρ > 0
+    engd                 the Gauss-Newton/Gram direction (the energy natural gradient of Müller & Zeinhofer 2023 for
+                         least-squares PINN losses) with a grid line search over the step size η
+
+The residual arrives as the extra argument ``residual_fn`` (θ ↦ r(θ) at the current batch) of ``update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+import lineax as lx
+import optax
+
+SOLVERS = ("auto", "dense_param", "dense_sample", "cg", "lstsq")
+
+
+def _flat_residual(residual_fn: Callable, params: Any) -> tuple[Callable, jax.Array, Callable]:
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    return (lambda v: residual_fn(unravel(v))), flat, unravel
+
+
+def _dense_jacobian(f: Callable, x: jax.Array, n: int) -> jax.Array:
+    """J: (N, P); forward mode when P <= N (P jvps), reverse mode otherwise (N vjps)."""
+    return jax.jacfwd(f)(x) if x.shape[0] <= n else jax.jacrev(f)(x)
+
+
+def damped_gn_direction(
+    residual_fn: Callable,
+    params: Any,
+    damping: jax.Array,
+    solver: str = "auto",
+    *,
+    cg_rtol: float = 1e-10,
+    cg_max_steps: int | None = None,
+    lstsq_rcond: float | None = None,
+) -> tuple[Any, jax.Array, jax.Array]:
+    """Damped Gauss-Newton direction d = -(JᵀJ + λI)⁻¹ Jᵀ r.
+
+    Args:
+        residual_fn: θ ↦ r(θ), r: (N,).
+        params: θ (pytree, P scalars in total).
+        damping: λ >= 0 (scalar).
+        solver: one of ``SOLVERS`` (see the module docstring).
+        cg_rtol: relative tolerance of CG (mode "cg").
+        cg_max_steps: CG iteration cap (default 10·P... bounded by lineax's default when None).
+        lstsq_rcond: relative singular-value cutoff for "lstsq" (default: machine eps · max(N, P)).
+
+    Returns:
+        (d as a pytree like params, r at params: (N,), predicted decrease L(θ) - m(d) with
+        m(d) = ½‖r + J d‖²; this is > 0 unless Jᵀr = 0).
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver: unknown {solver!r}; allowed: {', '.join(SOLVERS)}")
+    f, x, unravel = _flat_residual(residual_fn, params)
+    r, jvp_fn = jax.linearize(f, x)
+    n, p = r.shape[0], x.shape[0]
+    lam = jnp.asarray(damping, x.dtype)
+    if solver == "auto":
+        solver = "dense_sample" if n < p else "dense_param"
+
+    if solver in ("dense_param", "dense_sample", "lstsq"):
+        jac = _dense_jacobian(f, x, n)
+        if solver == "dense_param":
+            a = jac.T @ jac + lam * jnp.eye(p, dtype=x.dtype)
+            d = -jsl.cho_solve(jsl.cho_factor(a, lower=True), jac.T @ r)
+        elif solver == "dense_sample":
+            k = jac @ jac.T + lam * jnp.eye(n, dtype=x.dtype)
+            d = -jac.T @ jsl.cho_solve(jsl.cho_factor(k, lower=True), r)
+        else:
+            u, s, vt = jnp.linalg.svd(jac, full_matrices=False)
+            rcond = jnp.finfo(x.dtype).eps * max(n, p) if lstsq_rcond is None else lstsq_rcond
+            keep = s > rcond * s[0]
+            filt = jnp.where(keep, s / (s**2 + lam), 0.0)
+            d = -vt.T @ (filt * (u.T @ r))
+        jd = jac @ d
+    else:
+        vjp_fn = jax.linear_transpose(jvp_fn, x)
+
+        def normal_op(v):
+            return vjp_fn(jvp_fn(v))[0] + lam * v
+
+        op = lx.FunctionLinearOperator(normal_op, jax.ShapeDtypeStruct((p,), x.dtype), lx.positive_semidefinite_tag)
+        rhs = -vjp_fn(r)[0]
+        solver_obj = lx.CG(rtol=cg_rtol, atol=0.0, max_steps=cg_max_steps if cg_max_steps else 10 * p)
+        sol = lx.linear_solve(op, rhs, solver_obj, throw=False)
+        d = sol.value
+        jd = jvp_fn(d)
+    predicted = -(jnp.vdot(r, jd) + 0.5 * jnp.vdot(jd, jd))
+    return unravel(d), r, predicted
+
+
+class LeastSquaresState(NamedTuple):
+    """State of the Gauss-Newton family.
+
+    Attributes:
+        damping: current λ.
+        nu: Nielsen's growth factor for λ after a rejected step.
+        gain_ratio: ρ of the last step (actual / predicted decrease).
+        step_size: η of the last step (ENGD's line search; 1 otherwise; 0 for a rejected step).
+        accepted: number of accepted steps.
+        rejected: number of rejected steps.
+    """
+
+    damping: jax.Array
+    nu: jax.Array
+    gain_ratio: jax.Array
+    step_size: jax.Array
+    accepted: jax.Array
+    rejected: jax.Array
+
+    _log_name = "lsq"
+    _log_fields = ("damping", "gain_ratio", "step_size", "accepted", "rejected")
+
+
+def _init_state(params: Any, damping: float) -> LeastSquaresState:
+    leaves = jax.tree.leaves(params)
+    dtype = jnp.result_type(*[x.dtype for x in leaves]) if leaves else jnp.result_type(float)
+    z = jnp.zeros((), jnp.int32)
+    return LeastSquaresState(
+        jnp.asarray(damping, dtype), jnp.asarray(2.0, dtype), jnp.asarray(0.0, dtype), jnp.asarray(0.0, dtype), z, z
+    )
+
+
+def _scale(tree: Any, s: jax.Array) -> Any:
+    """s · tree, with s = 0 giving exact zeros even where the tree holds NaN (a failed solve)."""
+    return jax.tree.map(lambda x: jnp.where(s == 0, jnp.zeros_like(x), (s * x).astype(x.dtype)), tree)
+
+
+def _need(residual_fn: Any, name: str) -> None:
+    if residual_fn is None:
+        raise ValueError(
+            f"{name}.update needs the extra argument residual_fn (θ ↦ r(θ)); sciml_jax.train.fit passes it"
+        )
+
+
+def _check_common(solver: str, damping: float) -> None:
+    if solver not in SOLVERS:
+        raise ValueError(f"solver: unknown {solver!r}; allowed: {', '.join(SOLVERS)}")
+    if not damping >= 0:
+        raise ValueError(f"damping: expected a number >= 0, got {damping!r}")
+
+
+def levenberg_marquardt(
+    damping: float = 1e-3,
+    solver: str = "auto",
+    *,
+    min_damping: float = 1e-15,
+    max_damping: float = 1e15,
+    cg_rtol: float = 1e-10,
+    cg_max_steps: int | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """Levenberg-Marquardt with Nielsen's damping update.
+
+    Each step solves (JᵀJ + λI) d = -Jᵀr, evaluates the gain ratio ρ = (L(θ) - L(θ+d)) / (L(θ) - m(d)) with
+    m(d) = ½‖r + Jd‖², and then:
+        ρ > 0 (accept): θ <- θ + d,  λ <- λ · max(1/3, 1 - (2ρ - 1)³),  ν <- 2
+        ρ <= 0 (reject): θ unchanged, λ <- λ · ν,  ν <- 2ν
+    (Nielsen 1999; Madsen, Nielsen & Tingleff 2004). λ is clipped to [min_damping, max_damping].
+    Cost per step: one Jacobian (or CG iterations) and one extra evaluation of r.
+
+    Args:
+        damping: initial λ (absolute: the loss scale matters; the rule adapts it within a few steps).
+        solver: "auto", "dense_param", "dense_sample", "cg" or "lstsq" (see module docstring).
+        min_damping, max_damping: bounds of λ.
+        cg_rtol, cg_max_steps: CG options for solver "cg".
+    """
+    _check_common(solver, damping)
+    if not 0 < min_damping <= max_damping:
+        raise ValueError(f"min_damping/max_damping: need 0 < min <= max, got {min_damping!r}, {max_damping!r}")
+
+    def init(params):
+        return _init_state(params, damping)
+
+    def update(updates, state: LeastSquaresState, params=None, *, residual_fn=None, **extra):
+        _need(residual_fn, "levenberg_marquardt")
+        d, r, predicted = damped_gn_direction(
+            residual_fn, params, state.damping, solver, cg_rtol=cg_rtol, cg_max_steps=cg_max_steps
+        )
+        value = 0.5 * jnp.vdot(r, r)
+        r_new = residual_fn(optax.apply_updates(params, d))
+        new_value = 0.5 * jnp.vdot(r_new, r_new)
+        rho = (value - new_value) / predicted
+        ok = jnp.isfinite(rho) & (rho > 0) & (predicted > 0)
+        lam_acc = state.damping * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+        lam = jnp.where(ok, lam_acc, state.damping * state.nu)
+        lam = jnp.clip(lam, min_damping, max_damping).astype(state.damping.dtype)
+        nu = jnp.where(ok, 2.0, 2.0 * state.nu).astype(state.nu.dtype)
+        step = _scale(d, ok.astype(state.damping.dtype))
+        new_state = LeastSquaresState(
+            lam,
+            nu,
+            jnp.where(jnp.isfinite(rho), rho, -jnp.inf).astype(state.gain_ratio.dtype),
+            ok.astype(state.step_size.dtype),
+            state.accepted + ok.astype(jnp.int32),
+            state.rejected + (~ok).astype(jnp.int32),
+        )
+        return step, new_state
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def _grid_search(residual_fn, params, d, value, etas):
+    """Loss at θ + η d for every η in ``etas`` (one vmapped pass); returns the best η (0 if none decreases) and its loss."""
+
+    def loss_at(eta):
+        r = residual_fn(optax.apply_updates(params, _scale(d, eta)))
+        v = 0.5 * jnp.vdot(r, r)
+        return jnp.where(jnp.isfinite(v), v, jnp.inf)  # a non-finite trial is never chosen
+
+    losses = jax.vmap(loss_at)(etas)
+    i = jnp.argmin(losses)
+    better = losses[i] < value
+    return jnp.where(better, etas[i], 0.0), jnp.where(better, losses[i], value)
+
+
+def _gn_with_search(name: str, damping: float, solver: str, etas: jax.Array | None, **direction_kwargs):
+    """Gauss-Newton direction with fixed λ and either η = 1 (``etas=None``) or the best η of a grid."""
+
+    def init(params):
+        return _init_state(params, damping)
+
+    def update(updates, state: LeastSquaresState, params=None, *, residual_fn=None, **extra):
+        _need(residual_fn, name)
+        d, r, predicted = damped_gn_direction(residual_fn, params, state.damping, solver, **direction_kwargs)
+        value = 0.5 * jnp.vdot(r, r)
+        if etas is not None:
+            eta, new_value = _grid_search(residual_fn, params, d, value, etas.astype(value.dtype))
+        else:
+            eta = jnp.ones((), value.dtype)
+            r1 = residual_fn(optax.apply_updates(params, d))
+            new_value = 0.5 * jnp.vdot(r1, r1)
+        rho = (value - new_value) / predicted
+        ok = eta > 0
+        return _scale(d, eta), state._replace(
+            gain_ratio=jnp.where(jnp.isfinite(rho), rho, -jnp.inf).astype(value.dtype),
+            step_size=eta.astype(value.dtype),
+            accepted=state.accepted + ok.astype(jnp.int32),
+            rejected=state.rejected + (~ok).astype(jnp.int32),
+        )
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def gauss_newton(
+    damping: float = 0.0,
+    solver: str = "auto",
+    *,
+    linesearch: bool = True,
+    cg_rtol: float = 1e-10,
+    cg_max_steps: int | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """Gauss-Newton: d = -(JᵀJ + λI)⁻¹ Jᵀ r with fixed λ, then θ <- θ + η d.
+
+    With ``linesearch`` η is the best of a geometric grid {1, ½, ¼, …, 2⁻¹⁵} (evaluated in one batched pass); a
+    grid without decrease gives η = 0. Without it η = 1. ``damping=0`` needs ``solver="lstsq"`` (or a full-rank
+    J for "dense_param"/"dense_sample", else Cholesky fails); the default solver "auto" with damping 0 therefore
+    uses the least-squares (pseudo-inverse) solve.
+    """
+    _check_common(solver, damping)
+    solve = "lstsq" if (damping == 0 and solver == "auto") else solver
+    etas = 0.5 ** jnp.arange(16.0) if linesearch else None
+    return _gn_with_search("gauss_newton", damping, solve, etas, cg_rtol=cg_rtol, cg_max_steps=cg_max_steps)
+
+
+def engd(
+    damping: float = 0.0,
+    solver: str = "lstsq",
+    *,
+    etas: tuple[float, ...] | None = None,
+    rcond: float | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """Energy natural gradient descent (Müller & Zeinhofer 2023) for least-squares PINN losses.
+
+    For L(θ) = ½‖r(θ)‖² the energy Gram matrix is the Gauss-Newton matrix G = JᵀJ, and the natural gradient is
+    d = -G⁺ ∇L = -J⁺ r (minimum-norm least-squares solution, via SVD with relative cutoff ``rcond``; a positive
+    ``damping`` adds Tikhonov regularisation). The step size η is chosen by a grid line search over ``etas``
+    (default: the paper's {0.5^k, k = 0..30}), evaluated as one batched pass of loss evaluations.
+    """
+    _check_common(solver, damping)
+    grid = jnp.asarray(etas if etas is not None else [0.5**k for k in range(31)])
+    if grid.ndim != 1 or grid.shape[0] < 1 or bool(jnp.any(grid <= 0)):
+        raise ValueError(f"etas: expected a non-empty sequence of positive step sizes, got {etas!r}")
+    kwargs = {"lstsq_rcond": rcond} if solver == "lstsq" else {}
+    return _gn_with_search("engd", damping, solver, grid, **kwargs)
+
+
+class NewtonState(NamedTuple):
+    """State of :func:`newton` (same meaning as :class:`LeastSquaresState`)."""
+
+    damping: jax.Array
+    nu: jax.Array
+    gain_ratio: jax.Array
+    accepted: jax.Array
+    rejected: jax.Array
+
+    _log_name = "newton"
+    _log_fields = ("damping", "gain_ratio", "accepted", "rejected")
+
+
+def newton(damping: float = 1e-3, *, min_damping: float = 1e-15, max_damping: float = 1e15):
+    """Damped Newton for small P: d = -(H + λI)⁻¹ ∇L with the dense Hessian H (P × P) of ``value_fn``.
+
+    λ follows the Levenberg-Marquardt gain-ratio rule on the quadratic model m(d) = L + gᵀd + ½dᵀHd; when H + λI
+    is not positive definite (Cholesky gives non-finite values) the step is rejected and λ grows, which is the
+    standard way to regularise an indefinite Hessian. Needs ``value_fn``.
+    """
+    if not damping > 0:
+        raise ValueError(f"damping: expected a number > 0, got {damping!r}")
+
+    def init(params):
+        s = _init_state(params, damping)
+        return NewtonState(s.damping, s.nu, s.gain_ratio, s.accepted, s.rejected)
+
+    def update(updates, state: NewtonState, params=None, *, value_fn=None, **extra):
+        if value_fn is None:
+            raise ValueError("newton.update needs the extra argument value_fn; sciml_jax.train.fit passes it")
+        flat, unravel = jax.flatten_util.ravel_pytree(params)
+        fv = lambda v: value_fn(unravel(v))  # noqa: E731
+        value, g = jax.value_and_grad(fv)(flat)
+        h = jax.hessian(fv)(flat)
+        a = h + state.damping * jnp.eye(flat.shape[0], dtype=flat.dtype)
+        d = -jsl.cho_solve(jsl.cho_factor(a, lower=True), g)
+        predicted = -(jnp.vdot(g, d) + 0.5 * jnp.vdot(d, h @ d))
+        new_value = fv(flat + d)
+        rho = (value - new_value) / predicted
+        ok = jnp.isfinite(rho) & (rho > 0) & (predicted > 0) & jnp.all(jnp.isfinite(d))
+        lam = jnp.where(ok, state.damping * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3),
+                        state.damping * state.nu)
+        lam = jnp.clip(lam, min_damping, max_damping).astype(state.damping.dtype)
+        nu = jnp.where(ok, 2.0, 2.0 * state.nu).astype(state.nu.dtype)
+        step = jnp.where(ok, d, 0.0).astype(flat.dtype)
+        return unravel(step), NewtonState(
+            lam,
+            nu,
+            jnp.where(jnp.isfinite(rho), rho, -jnp.inf).astype(state.gain_ratio.dtype),
+            state.accepted + ok.astype(jnp.int32),
+            state.rejected + (~ok).astype(jnp.int32),
+        )
+
+    return optax.GradientTransformationExtraArgs(init, update)
