@@ -1,0 +1,19 @@
+"""Neural networks as point functions, and their functional ``(params, apply)`` form.
+
+    model = MLP(2, 1, width=32, depth=3, activation="tanh", key=jax.random.key(0))
+    params, apply = functional(model)        # params: trainable arrays only; apply(params, x: (2,)) -> ()
+    u = jax.vmap(apply, in_axes=(None, 0))(params, xs)   # (n,)
+
+Frozen arrays (the Fourier matrix B) are kept out of ``params`` by wrapping them in :class:`Frozen`.
+"""
+
+from ._functional import from_nnx as from_nnx
+from ._functional import functional as functional
+from ._functional import num_params as num_params
+from ._functional import ravel as ravel
+from ._mlp import ACTIVATIONS as ACTIVATIONS
+from ._mlp import MLP as MLP
+from ._mlp import FourierFeatures as FourierFeatures
+from ._mlp import Frozen as Frozen
+
+__all__ = ["ACTIVATIONS", "MLP", "FourierFeatures", "Frozen", "from_nnx", "functional", "num_params", "ravel"]
