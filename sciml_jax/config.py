@@ -75,6 +75,9 @@ class TrainConfig:
     chunk: int | None = None
     checkpoint_every: int | None = None
     progress: bool | None = None
+    # batch-size progression: [{points: {interior: 64, ...}, steps: 500}, ...]; replaces `steps` and
+    # `sampling.points` (nested Sobol/Halton prefixes when the sampling method is quasi-random)
+    stages: list | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,15 +212,31 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
         prob = problems.get(cfg.problem.name, **cfg.problem.options)
     except ValueError as e:
         raise ConfigError(f"{prefix}problem: {e}") from None
-    if cfg.sampling.points is not None:
-        for k, n in cfg.sampling.points.items():
+    point_specs = [("sampling.points", cfg.sampling.points)]
+    if cfg.train.stages is not None:
+        if not cfg.train.stages:
+            raise ConfigError(f"{prefix}train.stages: expected a non-empty list of {{points: ..., steps: ...}}")
+        for i, stage in enumerate(cfg.train.stages):
+            where = f"{prefix}train.stages[{i}]"
+            if not isinstance(stage, Mapping) or set(stage) != {"points", "steps"}:
+                raise ConfigError(f"{where}: expected a mapping with exactly the keys points, steps; got {stage!r}")
+            n = stage["steps"]
+            if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+                raise ConfigError(f"{where}.steps: expected a positive integer, got {n!r}")
+            if not isinstance(stage["points"], Mapping):
+                raise ConfigError(f"{where}.points: expected a mapping point set -> count, got {stage['points']!r}")
+            point_specs.append((f"train.stages[{i}].points", stage["points"]))
+    for where, spec in point_specs:
+        if spec is None:
+            continue
+        for k, n in spec.items():
             if k not in prob.domain.point_sets:
                 raise ConfigError(
-                    f"{prefix}sampling.points.{k}: unknown point set for {cfg.problem.name!r}; "
+                    f"{prefix}{where}.{k}: unknown point set for {cfg.problem.name!r}; "
                     f"allowed: {', '.join(prob.domain.point_sets)}"
                 )
             if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-                raise ConfigError(f"{prefix}sampling.points.{k}: expected a positive integer, got {n!r}")
+                raise ConfigError(f"{prefix}{where}.{k}: expected a positive integer, got {n!r}")
     for k, w in cfg.loss.weights.items():
         if k not in prob.terms:
             raise ConfigError(f"{prefix}loss.weights.{k}: unknown term; allowed: {', '.join(prob.terms)}")

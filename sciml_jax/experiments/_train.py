@@ -30,6 +30,7 @@ class Setup:
     residual: pinn.Residual
     optimizer: Any
     metrics: dict
+    key_points: Any  # the key the collocation points were drawn with (stages reuse it: nested QMC sets)
 
 
 def set_dtype(dtype: str) -> None:
@@ -62,7 +63,7 @@ def build(cfg: _config.RunConfig) -> Setup:
     residual = pinn.residual(problem, apply, cfg.loss.weights)
     optimizer = optim.get(cfg.optimizer.name, **cfg.optimizer.options)
     metrics = {"rel_l2": pinn.rel_l2(problem, apply)} if problem.exact is not None else {}
-    return Setup(cfg, problem, apply, params, batch, residual, optimizer, metrics)
+    return Setup(cfg, problem, apply, params, batch, residual, optimizer, metrics, key_points)
 
 
 def _finite(x: float) -> float | None:
@@ -99,6 +100,27 @@ def _summary(setup: Setup, result: train.FitResult) -> dict:
     }
 
 
+def _metric_at_time(history: train.History, metric: str, t: float) -> float:
+    """Value of ``metric`` at the last evaluation whose wall time is <= t (NaN if none)."""
+    values = history.metrics.get(metric, [])
+    best = math.nan
+    for tt, v in zip(history.wall_time_s, values):
+        if tt <= t + 1e-9:
+            best = v
+    return best
+
+
+def _event_text(e: Mapping[str, Any]) -> str:
+    if e["kind"] == "switch":
+        return f"step {e['step']}: switch to the second optimizer (criteria: {', '.join(e.get('criteria', [])) or '?'})"
+    if e["kind"] == "fallback":
+        tail = "; retries exhausted, first optimizer continues for good" if e.get("final") else ""
+        return f"step {e['step']}: divergence guard rolled back to the switch parameters (fallback {e['fallbacks']}){tail}"
+    if e["kind"] == "stage":
+        return f"step {e['step']}: stage {e['stage']} with points {e['points']}"
+    return f"step {e['step']}: {e}"
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "—"
@@ -133,7 +155,7 @@ def _write_report(out_dir: str, setup: Setup, summary: dict, figures: Mapping[st
         "",
     ]
     if summary["events"]:
-        lines += ["## Events", ""] + [f"- step {e['step']}: {e['kind']} {e}" for e in summary["events"]] + [""]
+        lines += ["## Events", ""] + [f"- {_event_text(e)}" for e in summary["events"]] + [""]
     lines += ["## Figures", ""] + [f"![{k}]({os.path.basename(v)})" for k, v in figures.items()] + [""]
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(_config.to_dict(cfg), sort_keys=False).strip(), "```", ""]
     path = os.path.join(out_dir, "report.md")
@@ -153,20 +175,35 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
     with open(os.path.join(out_dir, "config.yaml"), "w") as f:
         yaml.safe_dump(_config.to_dict(cfg), f, sort_keys=False)
     tc = cfg.train
-    result = train.fit(
-        setup.residual,
-        setup.params,
-        setup.batch,
-        setup.optimizer,
-        tc.steps,
+    common = dict(
         metrics=setup.metrics,
         eval_every=tc.eval_every,
         chunk=tc.chunk,
         progress=tc.progress if progress is None else progress,
-        checkpoint_dir=out_dir,
-        checkpoint_every=tc.checkpoint_every,
-        resume=resume,
     )
+    if tc.stages:
+        if resume:
+            raise ValueError("--resume is not supported for runs with train.stages")
+        batches = [
+            sampling.sample(setup.problem.domain, dict(st["points"]), cfg.sampling.method, setup.key_points)
+            for st in tc.stages
+        ]
+        result = train.fit_stages(
+            setup.residual, setup.params, batches, [st["steps"] for st in tc.stages], setup.optimizer, **common
+        )
+        setup.batch = batches[-1]
+    else:
+        result = train.fit(
+            setup.residual,
+            setup.params,
+            setup.batch,
+            setup.optimizer,
+            tc.steps,
+            checkpoint_dir=out_dir,
+            checkpoint_every=tc.checkpoint_every,
+            resume=resume,
+            **common,
+        )
     summary = _summary(setup, result)
     result.history.to_csv(os.path.join(out_dir, "history.csv"))
     figures = {
@@ -243,19 +280,29 @@ def _run_train(
         results[name] = run(sub, os.path.join(out_dir, name), resume=resume, progress=progress)
     histories = {k: v.pop("_history") for k, v in results.items()}
     fig = plotting.plot_comparison(histories, os.path.join(out_dir, "comparison.png"))
+    budget = min(s["wall_time_s"] for s in results.values())
+    for name, s in results.items():
+        s["rel_l2_at_common_time"] = _finite(_metric_at_time(histories[name], "rel_l2", budget))
     lines = [
         f"# {cfg.name}: comparison",
         "",
         cfg.description,
         "",
-        "| run | optimizer | rel L2 | final loss | steps | wall time (s) | compile (s) | status |",
-        "|---|---|---|---|---|---|---|---|",
+        f"Equal wall time: each run's relative L2 error at t = {budget:.2f} s (the shortest run's time; the last "
+        "evaluation at or before t), compile time excluded.",
+        "",
+        "| run | optimizer | rel L2 | rel L2 at equal time | final loss | steps | wall time (s) | compile (s) | status |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in results.items():
         lines.append(
-            f"| {name} | {s['optimizer']} | {_fmt(s['rel_l2'])} | {_fmt(s['final_loss'])} | {s['steps']} | "
-            f"{s['wall_time_s']:.2f} | {s['compile_time_s']:.2f} | {s['status']} |"
+            f"| {name} | {s['optimizer']} | {_fmt(s['rel_l2'])} | {_fmt(s['rel_l2_at_common_time'])} | "
+            f"{_fmt(s['final_loss'])} | {s['steps']} | {s['wall_time_s']:.2f} | {s['compile_time_s']:.2f} | "
+            f"{s['status']} |"
         )
+    events = [(name, e) for name, h in histories.items() for e in h.events]
+    if events:
+        lines += ["", "Events:", ""] + [f"- {name}: {_event_text(e)}" for name, e in events]
     lines += ["", f"![comparison]({os.path.basename(fig)})", ""]
     lines += [f"- [{name}]({name}/report.md)" for name in results] + [""]
     with open(os.path.join(out_dir, "report.md"), "w") as f:

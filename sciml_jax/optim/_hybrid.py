@@ -171,7 +171,7 @@ class _GradNorm(Criterion):
         return jnp.zeros((), jnp.int32)
 
     def step(self, state, ctx):
-        below = optax.global_norm(ctx.grad) < self.tol
+        below = optax.tree.norm(ctx.grad) < self.tol
         state = jnp.where(below, state + 1, 0).astype(jnp.int32)
         return state, state >= self.patience, jnp.asarray(REASON_BITS["grad_norm"], jnp.int32)
 

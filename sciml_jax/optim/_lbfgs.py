@@ -76,8 +76,8 @@ def lbfgs(
 
     def update(updates, state, params=None, **extra):
         new_updates, inner_state = inner.update(updates, state.inner, params, **extra)
-        norm = optax.global_norm(new_updates)
-        ref = optax.global_norm(params) if params is not None else jnp.ones((), norm.dtype)
+        norm = optax.tree.norm(new_updates)
+        ref = optax.tree.norm(params) if params is not None else jnp.ones((), norm.dtype)
         stalled = norm <= stall_rtol * ref
         info = optax.tree_utils.tree_get(inner_state, "info")
         ls_steps = jnp.asarray(info.num_linesearch_steps, jnp.int32) if info is not None else jnp.zeros((), jnp.int32)

@@ -91,12 +91,38 @@ def schedule(name: str, **kwargs: Any) -> optax.Schedule:
     return fn(**kwargs)
 
 
-def _adam(learning_rate: Any = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
-    return optax.adam(_learning_rate(learning_rate, "optimizer.learning_rate"), b1=b1, b2=b2, eps=eps)
+def _with_plateau(tx: optax.GradientTransformation, reduce_on_plateau: dict | None):
+    """Chain ``optax.contrib.reduce_on_plateau`` (options as in optax) after ``tx`` when asked for."""
+    if reduce_on_plateau is None:
+        return tx
+    if not isinstance(reduce_on_plateau, dict):
+        raise ValueError(f"optimizer.reduce_on_plateau: expected a mapping of options, got {reduce_on_plateau!r}")
+    allowed = list(inspect.signature(optax.contrib.reduce_on_plateau).parameters)
+    for key in reduce_on_plateau:
+        if key not in allowed:
+            raise ValueError(f"optimizer.reduce_on_plateau.{key}: unknown option; allowed: {', '.join(allowed)}")
+    return optax.chain(tx, optax.contrib.reduce_on_plateau(**reduce_on_plateau))
 
 
-def _sgd(learning_rate: Any = 1e-3, momentum: float | None = None, nesterov: bool = False):
-    return optax.sgd(_learning_rate(learning_rate, "optimizer.learning_rate"), momentum=momentum, nesterov=nesterov)
+def _adam(
+    learning_rate: Any = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    reduce_on_plateau: dict | None = None,
+):
+    tx = optax.adam(_learning_rate(learning_rate, "optimizer.learning_rate"), b1=b1, b2=b2, eps=eps)
+    return _with_plateau(tx, reduce_on_plateau)
+
+
+def _sgd(
+    learning_rate: Any = 1e-3,
+    momentum: float | None = None,
+    nesterov: bool = False,
+    reduce_on_plateau: dict | None = None,
+):
+    tx = optax.sgd(_learning_rate(learning_rate, "optimizer.learning_rate"), momentum=momentum, nesterov=nesterov)
+    return _with_plateau(tx, reduce_on_plateau)
 
 
 _CRITERIA = {

@@ -6,3 +6,4 @@ from ._fit import load_checkpoint as load_checkpoint
 from ._fit import make_step as make_step
 from ._fit import save_checkpoint as save_checkpoint
 from ._history import History as History
+from ._stages import fit_stages as fit_stages

@@ -63,7 +63,7 @@ class FitResult:
 
 
 def _global_norm(tree: PyTree) -> jax.Array:
-    return optax.global_norm(tree)
+    return optax.tree.norm(tree)
 
 
 def _tree_where(cond: jax.Array, a: PyTree, b: PyTree) -> PyTree:
