@@ -1,0 +1,70 @@
+"""PDE problem zoo: manufactured and benchmark problems with exact or reference solutions.
+
+A :class:`Problem` bundles a domain, named residual :class:`Term` s (each ``fn(u, x)`` evaluated pointwise on one
+point set, the model ``u`` as a point function), the exact solution, default collocation counts and a fixed
+evaluation grid. Problems are built by name with validated options:
+
+    prob = get("poisson_1d", k=4)            # or poisson_1d(k=4)
+    prob.terms["pde"].fn(prob.exact, x)      # ~ 0 for x: (1,)
+    names()                                  # all registered problems
+    print(describe("burgers_1d"))            # docstring and options with defaults
+
+Zoo: poisson_1d, poisson_nd, helmholtz_2d, biharmonic_1d, biharmonic_2d, sharp_gradient_2d (stationary);
+heat_1d, convection_1d, reaction_1d, wave_1d, burgers_1d (space-time, time is the last coordinate).
+"""
+
+from ._core import Problem as Problem
+from ._core import Term as Term
+from ._evolution import burgers_1d as burgers_1d
+from ._evolution import convection_1d as convection_1d
+from ._evolution import heat_1d as heat_1d
+from ._evolution import reaction_1d as reaction_1d
+from ._evolution import wave_1d as wave_1d
+from ._registry import describe as describe
+from ._registry import get as get
+from ._registry import names as names
+from ._registry import options as options
+from ._registry import register as register
+from ._stationary import biharmonic_1d as biharmonic_1d
+from ._stationary import biharmonic_2d as biharmonic_2d
+from ._stationary import helmholtz_2d as helmholtz_2d
+from ._stationary import poisson_1d as poisson_1d
+from ._stationary import poisson_nd as poisson_nd
+from ._stationary import sharp_gradient_2d as sharp_gradient_2d
+
+for _factory in (
+    poisson_1d,
+    poisson_nd,
+    helmholtz_2d,
+    biharmonic_1d,
+    biharmonic_2d,
+    sharp_gradient_2d,
+    heat_1d,
+    convection_1d,
+    reaction_1d,
+    wave_1d,
+    burgers_1d,
+):
+    register(_factory.__name__, _factory)
+del _factory
+
+__all__ = [
+    "Problem",
+    "Term",
+    "biharmonic_1d",
+    "biharmonic_2d",
+    "burgers_1d",
+    "convection_1d",
+    "describe",
+    "get",
+    "heat_1d",
+    "helmholtz_2d",
+    "names",
+    "options",
+    "poisson_1d",
+    "poisson_nd",
+    "reaction_1d",
+    "register",
+    "sharp_gradient_2d",
+    "wave_1d",
+]
