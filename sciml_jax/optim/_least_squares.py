@@ -59,6 +59,7 @@ def damped_gn_direction(
     cg_rtol: float = 1e-10,
     cg_max_steps: int | None = None,
     lstsq_rcond: float | None = None,
+    jacobian_fn: Callable | None = None,
 ) -> tuple[Any, jax.Array, jax.Array]:
     """Damped Gauss-Newton direction d = -(JᵀJ + λI)⁻¹ Jᵀ r.
 
@@ -70,6 +71,10 @@ def damped_gn_direction(
         cg_rtol: relative tolerance of CG (mode "cg").
         cg_max_steps: CG iteration cap (default 10·P... bounded by lineax's default when None).
         lstsq_rcond: relative singular-value cutoff for "lstsq" (default: machine eps · max(N, P)).
+        jacobian_fn: optional θ ↦ J(θ): (N, P) over the flattened parameters (``ravel_pytree`` order) for the
+            dense solvers; ``sciml_jax.train.fit`` passes one assembled from per-point gradients. Without it J
+            comes from ``jax.jacfwd``/``jax.jacrev`` of the whole residual vector, which cannot exploit that each
+            row depends on one point (cost O(N·P²) or O(N²·P) instead of O(N·P)).
 
     Returns:
         (d as a pytree like params, r at params: (N,), predicted decrease L(θ) - m(d) with
@@ -85,7 +90,7 @@ def damped_gn_direction(
         solver = "dense_sample" if n < p else "dense_param"
 
     if solver in ("dense_param", "dense_sample", "lstsq"):
-        jac = _dense_jacobian(f, x, n)
+        jac = jacobian_fn(params) if jacobian_fn is not None else _dense_jacobian(f, x, n)
         if solver == "dense_param":
             a = jac.T @ jac + lam * jnp.eye(p, dtype=x.dtype)
             d = -jsl.cho_solve(jsl.cho_factor(a, lower=True), jac.T @ r)
@@ -197,10 +202,11 @@ def levenberg_marquardt(
     def init(params):
         return _init_state(params, damping)
 
-    def update(updates, state: LeastSquaresState, params=None, *, residual_fn=None, **extra):
+    def update(updates, state: LeastSquaresState, params=None, *, residual_fn=None, jacobian_fn=None, **extra):
         _need(residual_fn, "levenberg_marquardt")
         d, r, predicted = damped_gn_direction(
-            residual_fn, params, state.damping, solver, cg_rtol=cg_rtol, cg_max_steps=cg_max_steps
+            residual_fn, params, state.damping, solver, cg_rtol=cg_rtol, cg_max_steps=cg_max_steps,
+            jacobian_fn=jacobian_fn,
         )
         value = 0.5 * jnp.vdot(r, r)
         r_new = residual_fn(optax.apply_updates(params, d))
@@ -245,9 +251,11 @@ def _gn_with_search(name: str, damping: float, solver: str, etas: jax.Array | No
     def init(params):
         return _init_state(params, damping)
 
-    def update(updates, state: LeastSquaresState, params=None, *, residual_fn=None, **extra):
+    def update(updates, state: LeastSquaresState, params=None, *, residual_fn=None, jacobian_fn=None, **extra):
         _need(residual_fn, name)
-        d, r, predicted = damped_gn_direction(residual_fn, params, state.damping, solver, **direction_kwargs)
+        d, r, predicted = damped_gn_direction(
+            residual_fn, params, state.damping, solver, jacobian_fn=jacobian_fn, **direction_kwargs
+        )
         value = 0.5 * jnp.vdot(r, r)
         if etas is not None:
             eta, new_value = _grid_search(residual_fn, params, d, value, etas.astype(value.dtype))
