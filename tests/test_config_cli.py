@@ -20,8 +20,17 @@ def _write(tmp_path, data, name="c.yaml"):
 
 
 def _base():
-    with open(QUICKSTART) as f:
-        return yaml.safe_load(f)
+    """A small Adam config (the error-message cases below name Adam's options)."""
+    return {
+        "name": "base",
+        "dtype": "float64",
+        "problem": {"name": "poisson_1d", "k": 2},
+        "model": {"width": 8, "depth": 2, "activation": "tanh"},
+        "sampling": {"method": "sobol", "points": {"interior": 32, "boundary": 2}},
+        "loss": {"weights": {"bc": 10.0}},
+        "optimizer": {"name": "adam", "learning_rate": 1e-3},
+        "train": {"steps": 100, "eval_every": 50},
+    }
 
 
 def test_every_shipped_config_validates():
@@ -37,8 +46,11 @@ def test_every_shipped_config_validates():
 def test_quickstart_values():
     cfg = config.load(QUICKSTART)
     assert cfg.problem.name == "poisson_1d" and cfg.problem.options == {"k": 2}
-    assert cfg.dtype == "float64" and cfg.optimizer.name == "adam"
-    assert isinstance(cfg.optimizer.options["learning_rate"]["init_value"], float)  # "5.0e-3" read as a number
+    assert cfg.dtype == "float64" and cfg.optimizer.name == "hybrid"
+    assert isinstance(cfg.optimizer.options["first"]["learning_rate"], float)  # "3.0e-3" read as a number
+    hybrid = config.load(os.path.join(REPO, "configs", "poisson1d_hybrid.yaml"))
+    assert set(hybrid.runs()) == {"adam", "lbfgs", "hybrid"}
+    assert hybrid.runs()["lbfgs"].optimizer.options == {"memory_size": 50}
 
 
 @pytest.mark.parametrize(
@@ -94,10 +106,11 @@ def test_cli_config_error_is_one_line_exit_2(tmp_path, capsys):
 
 
 def test_cli_run_writes_report_and_resume_continues(tmp_path, capsys):
-    small = ["train.steps=40", "train.eval_every=20", "train.checkpoint_every=20", "model.width=8"]
+    base = _base()
+    base["train"].update(steps=40, eval_every=20, checkpoint_every=20)
+    cfg = _write(tmp_path, base)
     out = tmp_path / "run"
-    assert cli.main(["run", QUICKSTART, "--out", str(out), "--no-progress", "--set", *small[:1], "--set", small[1],
-                     "--set", small[2], "--set", small[3]]) == 0
+    assert cli.main(["run", cfg, "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "rel L2" in printed and "report:" in printed
     for name in ("metrics.json", "history.csv", "report.md", "loss.png", "solution.png", "checkpoint.eqx",
@@ -111,11 +124,9 @@ def test_cli_run_writes_report_and_resume_continues(tmp_path, capsys):
     assert rows[0].startswith("step,loss,grad_norm") and len(rows) == 1 + 41  # steps 0..39 + the eval at 40
 
     # resume to 80 steps == a straight 80-step run
-    args = ["--no-progress", "--set", "train.eval_every=20", "--set", "train.checkpoint_every=20", "--set",
-            "model.width=8"]
-    assert cli.main(["run", QUICKSTART, "--out", str(out), "--resume", "--set", "train.steps=80", *args]) == 0
+    assert cli.main(["run", cfg, "--out", str(out), "--resume", "--no-progress", "--set", "train.steps=80"]) == 0
     straight = tmp_path / "straight"
-    assert cli.main(["run", QUICKSTART, "--out", str(straight), "--set", "train.steps=80", *args]) == 0
+    assert cli.main(["run", cfg, "--out", str(straight), "--no-progress", "--set", "train.steps=80"]) == 0
     a = json.loads((out / "metrics.json").read_text())
     b = json.loads((straight / "metrics.json").read_text())
     assert a["steps"] == b["steps"] == 80
@@ -123,6 +134,8 @@ def test_cli_run_writes_report_and_resume_continues(tmp_path, capsys):
     ha = np.genfromtxt(out / "history.csv", delimiter=",", skip_header=1)[:, 1]
     hb = np.genfromtxt(straight / "history.csv", delimiter=",", skip_header=1)[:, 1]
     np.testing.assert_array_equal(ha, hb)
+    # --resume without a checkpoint is a usage error
+    assert cli.main(["run", cfg, "--out", str(tmp_path / "none"), "--resume"]) == 2
 
 
 def test_cli_list(capsys):
