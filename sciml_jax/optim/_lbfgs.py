@@ -55,6 +55,8 @@ def lbfgs(
         max_linesearch_steps: maximum zoom line-search iterations per step.
         max_learning_rate: optional cap on the line-search step.
         stall_rtol: relative update size below which a step counts as a stall.
+
+    Extra arguments other than ``value``, ``grad`` and ``value_fn`` are accepted and ignored.
     """
     if not isinstance(memory_size, int) or memory_size < 1:
         raise ValueError(f"memory_size: expected a positive integer, got {memory_size!r}")
@@ -65,17 +67,28 @@ def lbfgs(
     inner = optax.lbfgs(
         memory_size=memory_size,
         linesearch=optax.scale_by_zoom_linesearch(
-            max_linesearch_steps=max_linesearch_steps, max_learning_rate=max_learning_rate, verbose=False
+            max_linesearch_steps=max_linesearch_steps,
+            max_learning_rate=max_learning_rate,
+            # start every line search at the quasi-Newton step 1 (optax's default "keep" restarts from the
+            # previous step size, which destroys L-BFGS's superlinear convergence)
+            initial_guess_strategy="one",
+            verbose=False,
         ),
     )
 
     def init(params):
         dtype = jnp.result_type(*[x.dtype for x in jax.tree.leaves(params)]) if jax.tree.leaves(params) else float
         zero = jnp.zeros((), jnp.int32)
-        return LBFGSState(inner.init(params), zero, zero, jnp.zeros((), dtype), zero, jnp.zeros((), dtype))
+        # optax's line-search info starts weak-typed and comes back strong-typed: make the types final now so a
+        # jitted step sees the same state signature every step (no recompilation)
+        inner0 = jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), inner.init(params))
+        return LBFGSState(inner0, zero, zero, jnp.zeros((), dtype), zero, jnp.zeros((), dtype))
 
-    def update(updates, state, params=None, **extra):
-        new_updates, inner_state = inner.update(updates, state.inner, params, **extra)
+    def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra):
+        # optax's zoom line search passes every extra keyword on to value_fn and rejects the ones it does not
+        # take; L-BFGS needs none of them (residual_fn, jacobian_fn, ...), so value_fn only ever sees θ.
+        fn = None if value_fn is None else (lambda p: value_fn(p))
+        new_updates, inner_state = inner.update(updates, state.inner, params, value=value, grad=grad, value_fn=fn)
         norm = optax.tree.norm(new_updates)
         ref = optax.tree.norm(params) if params is not None else jnp.ones((), norm.dtype)
         stalled = norm <= stall_rtol * ref

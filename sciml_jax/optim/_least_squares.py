@@ -208,10 +208,11 @@ def levenberg_marquardt(
             residual_fn, params, state.damping, solver, cg_rtol=cg_rtol, cg_max_steps=cg_max_steps,
             jacobian_fn=jacobian_fn,
         )
-        value = 0.5 * jnp.vdot(r, r)
         r_new = residual_fn(optax.apply_updates(params, d))
-        new_value = 0.5 * jnp.vdot(r_new, r_new)
-        rho = (value - new_value) / predicted
+        # actual decrease ½‖r‖² - ½‖r_new‖² written as -½ (r_new - r)ᵀ(r_new + r): no cancellation near a
+        # non-zero-residual minimum, where both losses agree to many digits
+        actual = -0.5 * jnp.vdot(r_new - r, r_new + r)
+        rho = actual / predicted
         ok = jnp.isfinite(rho) & (rho > 0) & (predicted > 0)
         lam_acc = state.damping * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
         lam = jnp.where(ok, lam_acc, state.damping * state.nu)
