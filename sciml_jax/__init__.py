@@ -7,6 +7,7 @@ Subpackages: geometry, sampling, nn, operators, problems, pinn, optim, train, ex
 ``config`` are imported on first use.
 """
 
+from . import analysis as analysis
 from . import geometry as geometry
 from . import nn as nn
 from . import operators as operators

@@ -8,3 +8,4 @@ from ._train import set_dtype as set_dtype
 from ._train import check_options as check_options
 from ._train import names as names
 from ._train import register as register
+from . import _spectral as _spectral  # registers experiments
