@@ -497,8 +497,8 @@ def test_unknown_optimizer_and_option_are_rejected_with_the_allowed_ones():
         sj.optim.get("adam", lr=1e-3)
     with pytest.raises(ValueError, match=r"memory_size"):
         sj.optim.get("lbfgs", memory=5)
-    with pytest.raises(ValueError, match=r"solver: unknown 'qr'"):
-        sj.optim.get("levenberg_marquardt", solver="qr")
+    with pytest.raises(ValueError, match=r"solver: unknown 'svd'"):
+        sj.optim.get("levenberg_marquardt", solver="svd")
     with pytest.raises(ValueError, match=r"optimizer\.first: .*unknown option.*learning_rate"):
         sj.optim.get("hybrid", first={"name": "adam", "lr": 1e-3})
     with pytest.raises(ValueError, match=r"schedule: unknown name 'cosine'"):
