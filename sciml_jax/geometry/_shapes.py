@@ -10,8 +10,18 @@ from ._domain import Domain, box_contains, box_grid, box_pieces, check_real, che
 from ._unit import Piece, check_int
 
 
+class _AxisAligned(Domain):
+    """Shared point-set logic of axis-aligned boxes (Interval and Box), in terms of ``bounds()``."""
+
+    def _pieces(self, where):
+        return box_pieces(*self.bounds(), where)
+
+    def _contains(self, x, where, tol):
+        return box_contains(x, *self.bounds(), where, tol)
+
+
 @dataclasses.dataclass(frozen=True)
-class Interval(Domain):
+class Interval(_AxisAligned):
     """The interval [lo, hi] in R^1; points have shape ``(1,)``.
 
     Point sets: ``"interior"`` (x = lo + (hi - lo) u with u in [0, 1)) and ``"boundary"`` (the two end points,
@@ -44,15 +54,10 @@ class Interval(Domain):
         """``max(n, 2)`` equispaced points from lo to hi inclusive: ``(max(n, 2), 1)``."""
         return box_grid(*self.bounds(), n)
 
-    def _pieces(self, where):
-        return box_pieces(*self.bounds(), where)
-
-    def _contains(self, x, where, tol):
-        return box_contains(x, *self.bounds(), where, tol)
 
 
 @dataclasses.dataclass(frozen=True)
-class Box(Domain):
+class Box(_AxisAligned):
     """The box [lo_0, hi_0] x ... x [lo_{d-1}, hi_{d-1}] in R^d, d >= 1 (a 1-D box behaves like an Interval).
 
     Point sets: ``"interior"`` (x = lo + (hi - lo) u, u from the d-dimensional unit cube) and ``"boundary"`` (the
@@ -93,11 +98,6 @@ class Box(Domain):
         """Tensor grid, m = max(2, ceil(n^(1/d))) points per axis including both ends: ``(m^d, d)``."""
         return box_grid(*self.bounds(), n)
 
-    def _pieces(self, where):
-        return box_pieces(*self.bounds(), where)
-
-    def _contains(self, x, where, tol):
-        return box_contains(x, *self.bounds(), where, tol)
 
 
 @dataclasses.dataclass(frozen=True)
