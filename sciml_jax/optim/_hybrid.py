@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._util import param_dtype
+
 # Reason bits, stable across runs so that a recorded `reason` can be decoded anywhere (see `reason_names`).
 REASON_BITS = {"after_steps": 1, "plateau": 2, "grad_norm": 4, "curvature": 8, "custom": 16}
 
@@ -128,8 +130,7 @@ def _push_best(buf: _BestBuffer, value: jax.Array, window: int) -> tuple[_BestBu
 
 
 def _init_buffer(params, window) -> _BestBuffer:
-    leaves = jax.tree.leaves(params)
-    dtype = jnp.result_type(*[x.dtype for x in leaves]) if leaves else jnp.result_type(float)
+    dtype = param_dtype(params)
     return _BestBuffer(jnp.asarray(jnp.inf, dtype), jnp.full((window,), jnp.inf, dtype), jnp.zeros((), jnp.int32))
 
 
@@ -348,8 +349,7 @@ def hybrid(
     first, second = _wrap(first), _wrap(second)
 
     def init(params):
-        leaves = jax.tree.leaves(params)
-        dtype = jnp.result_type(*[x.dtype for x in leaves]) if leaves else jnp.result_type(float)
+        dtype = param_dtype(params)
         i32 = lambda v: jnp.asarray(v, jnp.int32)  # noqa: E731
         return HybridState(
             count=i32(0),

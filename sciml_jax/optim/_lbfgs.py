@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._util import param_dtype
+
 
 class LBFGSState(NamedTuple):
     """State of :func:`lbfgs`.
@@ -77,7 +79,7 @@ def lbfgs(
     )
 
     def init(params):
-        dtype = jnp.result_type(*[x.dtype for x in jax.tree.leaves(params)]) if jax.tree.leaves(params) else float
+        dtype = param_dtype(params)
         zero = jnp.zeros((), jnp.int32)
         # optax's line-search info starts weak-typed and comes back strong-typed: make the types final now so a
         # jitted step sees the same state signature every step (no recompilation)

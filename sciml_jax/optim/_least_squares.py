@@ -41,6 +41,8 @@ import jax.scipy.linalg as jsl
 import lineax as lx
 import optax
 
+from ._util import param_dtype
+
 SOLVERS = ("auto", "dense_param", "dense_sample", "cg", "qr", "lstsq")
 
 
@@ -164,8 +166,7 @@ class LeastSquaresState(NamedTuple):
 
 
 def _init_state(params: Any, damping: float) -> LeastSquaresState:
-    leaves = jax.tree.leaves(params)
-    dtype = jnp.result_type(*[x.dtype for x in leaves]) if leaves else jnp.result_type(float)
+    dtype = param_dtype(params)
     z = jnp.zeros((), jnp.int32)
     return LeastSquaresState(
         jnp.asarray(damping, dtype), jnp.asarray(2.0, dtype), jnp.asarray(0.0, dtype), jnp.asarray(0.0, dtype), z, z
