@@ -326,7 +326,6 @@ def spectral_bias(
     figs["fit"] = _plot_fit(problem, apply, {label: run["result"].params for label, run in runs.items()}, out_dir)
 
     # ---- report
-    main = runs[other]["result"]
     summary = {
         "name": cfg.name,
         "experiment": "spectral_bias",
