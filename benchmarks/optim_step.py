@@ -12,15 +12,16 @@ Sizes (``--sizes``, default both):
 Optimizers: ``adam`` (optax.adam), ``lbfgs`` (sj.optim.lbfgs), and for each solve mode of the damped Gauss-Newton
 direction (``dense_param``: Cholesky of the P × P matrix JᵀJ + λI; ``dense_sample``: Cholesky of the N × N kernel
 JJᵀ + λI; ``cg``: matrix-free conjugate gradients) ``gn_<mode>`` (sj.optim.gauss_newton, fixed λ = 1e-8, its default
-16-point step-size grid) and ``lm_<mode>`` (sj.optim.levenberg_marquardt). CG runs at most ``--cg-max-steps``
+16-point step-size grid), ``lm_<mode>`` (sj.optim.levenberg_marquardt) and ``lmga_<mode>`` (the same with geodesic
+acceleration: one more solve with the same factorisation and a second-order jvp). CG runs at most ``--cg-max-steps``
 iterations (default 100; the library default 10·P would make undamped GN-CG take hours per step at P = 12.7k).
 
 A dense mode is skipped, with the reason in the table and the JSON, when its estimated cost per step exceeds
 ``--max-dense-s`` seconds (default 30: the brief's ~10 s for the solve, with room for the load of a shared 2-core
-machine) or its dense matrices exceed ``--max-dense-gb`` GiB. The estimate is
-empirical: forming J takes min(N, P) forward/reverse passes, each costing about one loss gradient (measured here,
-``t_grad``; factor 1.1 measured for jacfwd at P = 921, N = 1280), plus the Gram product and the Cholesky
-factorisation at ``--gflops`` (default 20 GFlop/s).
+machine) or its dense matrices exceed ``--max-dense-gb`` GiB. The estimate: ``fit`` (and ``make_step``) pass the
+optimizers a per-point Jacobian (``analysis.jacobian``), whose cost is a few loss gradients (``--jac-grads``, default
+4, from the ``jacobian`` section below), plus the Gram product and the Cholesky factorisation at ``--gflops``
+(default 20 GFlop/s).
 
 Method: every step is ``sj.train.make_step(residual, optimizer)`` under ``jax.jit``, compiled ahead of time
 (``.lower().compile()``, reported as ``compile_s``). Each optimizer is first advanced ``--warmup`` steps from its
@@ -28,11 +29,11 @@ initial state (so L-BFGS has curvature pairs and LM a settled λ); the timed cal
 state. Timing is round-robin: in each of ``--repeats`` rounds every optimizer runs once in turn, so load from other
 processes hits all alike. We report the median and minimum seconds per step and ``ratio = median / median(adam)``.
 
-Jacobian formation (section ``jacobian`` of the JSON, ``--no-jacobian`` to skip): the dense modes build J as
-``damped_gn_direction`` does (``jax.jacfwd`` of θ ↦ r(θ) when P <= N, else ``jax.jacrev``), which costs min(N, P)
-passes over *all* points. Because r is a concatenation of per-point residuals, the same J is also
-``vmap`` over points of ``grad`` of one point's residual (O(N) point passes in total); we time both and report
-their maximum difference, as evidence for where dense GN/LM time goes.
+Jacobian formation (section ``jacobian`` of the JSON, ``--no-jacobian`` to skip): without ``jacobian_fn``,
+``damped_gn_direction`` builds J with ``jax.jacfwd`` of θ ↦ r(θ) (P <= N, else ``jax.jacrev``), min(N, P) passes over
+*all* points. Because r is a concatenation of per-point residuals, the same J is also ``vmap`` over points of
+``grad`` of one point's residual (O(N) point passes in total, what ``fit`` uses); we time both and report their
+maximum difference.
 
 Usage::
 
@@ -69,6 +70,7 @@ def parse_args(argv=None):
     ap.add_argument("--max-dense-s", type=float, default=30.0)
     ap.add_argument("--max-dense-gb", type=float, default=4.0)
     ap.add_argument("--gflops", type=float, default=20.0)
+    ap.add_argument("--jac-grads", type=float, default=4.0, help="cost of the per-point J in loss gradients")
     ap.add_argument("--cg-max-steps", type=int, default=100)
     ap.add_argument("--no-jacobian", action="store_true", help="skip the Jacobian-formation comparison")
     ap.add_argument("--quick", action="store_true", help="smoke test: small size, 256 + 64 points, 2 repeats")
@@ -88,17 +90,17 @@ def parse_args(argv=None):
 
 
 def dense_estimate(
-    mode: str, n: int, p: int, itemsize: int, gflops: float, t_grad: float
+    mode: str, n: int, p: int, itemsize: int, gflops: float, t_grad: float, jac_grads: float
 ) -> tuple[float, float, float]:
-    """(Jacobian seconds, Gram + Cholesky seconds, GiB) estimate of one dense step: J from min(n, p) passes of ~1.1
-    gradient each; the Gram product and Cholesky at ``gflops``; memory of J and the Gram matrix."""
+    """(Jacobian seconds, Gram + Cholesky seconds, GiB) estimate of one dense step: the per-point J at ``jac_grads``
+    loss gradients; the Gram product and Cholesky at ``gflops``; memory of J and the Gram matrix."""
     if mode == "dense_param":
         flops = n * p * p + p**3 / 3
         mem = (n * p + p * p) * itemsize
     else:
         flops = n * n * p + n**3 / 3
         mem = (n * p + n * n) * itemsize
-    return 1.1 * min(n, p) * t_grad, flops / (gflops * 1e9), mem / 2**30
+    return jac_grads * t_grad, flops / (gflops * 1e9), mem / 2**30
 
 
 def build_optimizers(names, cg_max_steps):
@@ -111,6 +113,8 @@ def build_optimizers(names, cg_max_steps):
         kw = {"cg_max_steps": cg_max_steps} if mode == "cg" else {}
         table[f"gn_{mode}"] = lambda m=mode, kw=kw: sj.optim.gauss_newton(damping=1e-8, solver=m, **kw)
         table[f"lm_{mode}"] = lambda m=mode, kw=kw: sj.optim.levenberg_marquardt(solver=m, **kw)
+        table[f"lmga_{mode}"] = lambda m=mode, kw=kw: sj.optim.levenberg_marquardt(
+            solver=m, geodesic_acceleration=True, **kw)
     if names is not None:
         unknown = [n for n in names if n not in table]
         if unknown:
@@ -151,10 +155,10 @@ def run_size(size: str, args, dtype) -> dict:
     for name, factory in build_optimizers(args.optimizers, args.cg_max_steps).items():
         mode = next((m for m in MODES if name.endswith(m)), None)
         if mode in ("dense_param", "dense_sample"):
-            jac_s, solve_s, est_gb = dense_estimate(mode, n, p, itemsize, args.gflops, t_grad)
+            jac_s, solve_s, est_gb = dense_estimate(mode, n, p, itemsize, args.gflops, t_grad, args.jac_grads)
             if jac_s + solve_s > args.max_dense_s or est_gb > args.max_dense_gb:
                 dim = f"P × P = {p} × {p}" if mode == "dense_param" else f"N × N = {n} × {n}"
-                skipped[name] = (f"{dim}: est. {jac_s + solve_s:.0f} s/step (J from {min(n, p)} passes {jac_s:.0f} s, "
+                skipped[name] = (f"{dim}: est. {jac_s + solve_s:.0f} s/step (per-point J {jac_s:.1f} s, "
                                  f"Gram + Cholesky {solve_s:.1f} s), {est_gb:.1f} GiB; limits "
                                  f"{args.max_dense_s:g} s, {args.max_dense_gb:g} GiB")
                 print(f"  {name:16s} skipped: {skipped[name]}", flush=True)
@@ -254,7 +258,7 @@ def print_table(report: dict) -> None:
             lib = jac.get("library_full_residual")
             lib_txt = f"{1e3 * lib['median_s']:.1f} ms" if lib else f"skipped ({jac['library_skipped']})"
             diff = f", max |difference| {jac['max_abs_diff']:.1e}" if "max_abs_diff" in jac else ""
-            print(f"J (N × P): {jac['library']} of the residual vector (as in damped_gn_direction) {lib_txt}; "
+            print(f"J (N × P): {jac['library']} of the residual vector (damped_gn_direction without jacobian_fn) {lib_txt}; "
                   f"per-point vmap(grad) {1e3 * jac['per_point_vmap_grad']['median_s']:.1f} ms{diff}")
 
 

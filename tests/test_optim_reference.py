@@ -378,3 +378,55 @@ def test_newton_matches_scipy_on_strongly_convex_function():
     # strongly convex (μ >= 0.1): |x - x*| <= |∇f|/μ; damped Newton converges quadratically: the brief's 1e-10
     np.testing.assert_allclose(np.asarray(x), ref, rtol=0, atol=1e-10)
     assert int(state.accepted) >= 5
+
+
+# ------------------------------------------------------------------------------------------- geodesic acceleration
+
+
+@pytest.mark.parametrize("name", ["rosenbrock", "freudenstein_roth", "bard", "exp_decay"])
+def test_geodesic_lm_reaches_the_same_minimiser(name, references):
+    """LM with geodesic acceleration is still LM: it ends at MINPACK's minimiser (same 1e-8 as plain LM)."""
+    f, x0, known, _ = PROBLEMS[name]
+    x_scipy, _ = references[name]
+    x, state = run_least_squares(sj.optim.levenberg_marquardt(geodesic_acceleration=True), f, x0, LM_STEPS)
+    if known is None:
+        _close(x, newton_polish(f, x_scipy), 1e-9)  # Bard (non-zero residual): the polished stationary point
+    else:
+        _close(x, known, 1e-10)
+    _close(x, x_scipy, 1e-8)
+    assert int(state.accepted) >= 1
+
+
+@pytest.mark.parametrize("solver", ["dense_param", "dense_sample", "qr", "cg"])
+def test_geodesic_step_matches_closed_form(solver):
+    """One accelerated step equals v + a/2 with v, a from numpy and the analytic second derivative of r.
+
+    r(θ) = tanh(A w) + B c - b, so along v = (v_w, v_c): r_vv = tanh''(A w) (A v_w)², tanh'' = -2 tanh (1 - tanh²);
+    v = -(JᵀJ + λI)⁻¹ Jᵀ r and a = -(JᵀJ + λI)⁻¹ Jᵀ r_vv.
+    """
+    n, p, lam = 40, 12, 0.5
+    residual, theta, jac, r = _random_problem(n, p, seed=3)
+    rng = np.random.default_rng(3)  # the same draws as _random_problem, to recover A
+    a_mat = rng.normal(size=(n, p - 2)) / np.sqrt(p)
+    jac_flat = np.concatenate([jac[:, p - 2:], jac[:, : p - 2]], axis=1)
+    m = jac_flat.T @ jac_flat + lam * np.eye(p)
+    v = -np.linalg.solve(m, jac_flat.T @ r)
+    z = a_mat @ np.asarray(theta["w"])
+    t = np.tanh(z)
+    r_vv = -2.0 * t * (1.0 - t**2) * (a_mat @ v[2:]) ** 2  # v in ravel order (c, w)
+    acc = -np.linalg.solve(m, jac_flat.T @ r_vv)
+    assert 2 * np.linalg.norm(acc) <= 0.75 * np.linalg.norm(v)  # the step is accepted by the ratio test
+    opt = sj.optim.levenberg_marquardt(damping=lam, solver=solver, geodesic_acceleration=True)
+    step, state = jax.jit(lambda th: opt.update(None, opt.init(th), th, residual_fn=residual))(theta)
+    assert int(state.accepted) == 1
+    # cond(JᵀJ + λI) < 1e3 here: an exact solve is within ~1e-13; CG at rtol 1e-10 within ~1e-11
+    np.testing.assert_allclose(_flat(step), v + 0.5 * acc, rtol=0, atol=1e-10, err_msg=solver)
+
+
+def test_geodesic_acceleration_rejects_a_large_correction():
+    """A step whose acceleration is not small against its velocity (2|a|/|v| > ratio) is rejected, λ grows."""
+    residual, theta, _, _ = _random_problem(40, 12, seed=3)
+    opt = sj.optim.levenberg_marquardt(damping=0.5, geodesic_acceleration=True, acceleration_ratio=1e-6)
+    step, state = opt.update(None, opt.init(theta), theta, residual_fn=residual)
+    assert int(state.rejected) == 1 and float(state.damping) > 0.5
+    assert all(float(jnp.max(jnp.abs(x))) == 0.0 for x in jax.tree.leaves(step))
