@@ -6,4 +6,8 @@ from ._fit import load_checkpoint as load_checkpoint
 from ._fit import make_step as make_step
 from ._fit import save_checkpoint as save_checkpoint
 from ._history import History as History
+from ._sharding import DataParallel as DataParallel
+from ._sharding import data_parallel as data_parallel
+from ._sharding import replicate as replicate
+from ._sharding import shard_batch as shard_batch
 from ._stages import fit_stages as fit_stages

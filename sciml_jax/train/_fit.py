@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from ..optim._info import events_from_info, logged_info
+from . import _sharding
 from ._history import History
 
 PyTree = Any
@@ -104,7 +105,9 @@ def _as_extra_args(optimizer: Any) -> optax.GradientTransformationExtraArgs:
     )
 
 
-def make_step(residual: Callable, optimizer: optax.GradientTransformationExtraArgs) -> Callable:
+def make_step(
+    residual: Callable, optimizer: optax.GradientTransformationExtraArgs, *, sharding: Any = None
+) -> Callable:
     """One optimisation step ``(params, opt_state, batch) -> (params, opt_state, loss, terms, grad_norm)``.
 
     The optimizer's ``update`` receives the keyword extras of the sciml_jax contract: ``value`` (loss at params),
@@ -114,6 +117,10 @@ def make_step(residual: Callable, optimizer: optax.GradientTransformationExtraAr
     whole residual vector). ``value_fn`` accepts and ignores ``residual_fn``/``jacobian_fn`` keywords so that
     optax's line searches, which pass every extra argument on to ``value_fn`` and reject the ones it does not
     take, work unchanged inside the same chain.
+
+    With ``sharding`` (a :class:`sciml_jax.train.DataParallel`), the rows of J are constrained to stay split over
+    the devices like the points, so JᵀJ is a sum of per-device blocks (one all-reduce of P × P) instead of an
+    all-gather of J.
     """
     from .. import analysis  # noqa: PLC0415 - train sits above analysis; imported lazily to keep import light
 
@@ -132,7 +139,12 @@ def make_step(residual: Callable, optimizer: optax.GradientTransformationExtraAr
 
         extras = {"residual_fn": residual_fn}
         if structured:
-            extras["jacobian_fn"] = lambda p: analysis.jacobian(residual, p, batch)
+            if sharding is None:
+                extras["jacobian_fn"] = lambda p: analysis.jacobian(residual, p, batch)
+            else:
+                extras["jacobian_fn"] = lambda p: jax.lax.with_sharding_constraint(
+                    analysis.jacobian(residual, p, batch), sharding.points
+                )
         updates, new_state = optimizer.update(
             grads, opt_state, params, value=loss, grad=grads, value_fn=value_fn, **extras
         )
@@ -188,13 +200,23 @@ def _checkpoint_paths(directory: str | os.PathLike) -> tuple[str, str]:
     return os.path.join(directory, "checkpoint.eqx"), os.path.join(directory, "checkpoint.json")
 
 
-def save_checkpoint(directory: str | os.PathLike, carry_like: Any, step: int, history: History, extra: dict) -> None:
+def save_checkpoint(
+    directory: str | os.PathLike, carry_like: Any, step: int, history: History, extra: dict, batch: Any = None
+) -> None:
     """Write ``checkpoint.eqx`` (arrays, equinox serialisation) and ``checkpoint.json`` (step, history, metadata).
 
-    Files are written to temporary names and renamed, so an interrupted write never leaves a half checkpoint.
+    ``batch``: when given (a callback replaced the collocation batch, e.g. adaptive resampling), it is written to
+    ``checkpoint_batch.eqx`` and ``batch_saved: true`` goes into the metadata, so a resumed run restores it.
+    Files are written to temporary names and renamed, the metadata last, so an interrupted write never leaves a
+    half checkpoint.
     """
     os.makedirs(directory, exist_ok=True)
     leaves_path, meta_path = _checkpoint_paths(directory)
+    extra = dict(extra, batch_saved=batch is not None)
+    if batch is not None:
+        batch_path = os.path.join(directory, "checkpoint_batch.eqx")
+        eqx.tree_serialise_leaves(batch_path + ".tmp", batch)
+        os.replace(batch_path + ".tmp", batch_path)
     tmp = leaves_path + ".tmp"
     eqx.tree_serialise_leaves(tmp, carry_like)
     os.replace(tmp, leaves_path)
@@ -234,6 +256,7 @@ def fit(
     resume: bool = False,
     callbacks: Sequence[Callable[..., Any]] = (),
     opt_state: PyTree | None = None,
+    sharding: Any = None,
 ) -> FitResult:
     """Minimise L(θ) = ½‖r(θ)‖² with an optax optimizer.
 
@@ -262,17 +285,23 @@ def fit(
         checkpoint_every: steps between checkpoints (rounded up to a multiple of ``chunk``); the final state is
             always written when ``checkpoint_dir`` is set.
         resume: continue from the checkpoint in ``checkpoint_dir``; the continuation is bit-identical to an
-            uninterrupted run with the same chunk length.
+            uninterrupted run with the same chunk length. A batch installed by a callback (adaptive resampling) is
+            checkpointed too (``checkpoint_batch.eqx``) and restored in place of ``batch``.
         callbacks: called after each chunk as ``cb(step=..., params=..., opt_state=..., batch=..., history=...)``;
             a callback may return ``None``, ``"stop"``, or a dict with a new ``"batch"`` (same shapes).
         opt_state: initial optimizer state (default ``optimizer.init(params)``).
+        sharding: data parallelism (``None``: off). A :class:`sciml_jax.train.DataParallel` from
+            :func:`sciml_jax.train.data_parallel` (or a device count, device list or 1-D ``Mesh``): every batch
+            array is split along its leading axis over the devices, parameters and optimizer state are replicated,
+            and XLA inserts the reductions. Results equal the single-device run up to round-off. Every batch
+            entry's point count must be divisible by the number of devices.
 
     Returns:
         A :class:`FitResult`.
 
     Raises:
-        ValueError: non-positive ``steps``/``eval_every``/``chunk``/``checkpoint_every``, or ``resume`` without
-            ``checkpoint_dir``.
+        ValueError: non-positive ``steps``/``eval_every``/``chunk``/``checkpoint_every``, ``resume`` without
+            ``checkpoint_dir``, or a batch that ``sharding`` cannot split evenly.
     """
     for name, value in (("steps", steps), ("eval_every", eval_every)):
         if not isinstance(value, (int, np.integer)) or value < 0 or (name != "steps" and value == 0):
@@ -288,7 +317,9 @@ def fit(
     optimizer = _as_extra_args(optimizer)
     metrics = dict(metrics or {})
     _, _, term_names = _make_objective(residual)
-    step_fn = make_step(residual, optimizer)
+    if sharding is not None:
+        sharding = _sharding.as_data_parallel(sharding)
+    step_fn = make_step(residual, optimizer, sharding=sharding)
     run_chunk = _build_chunk(step_fn, int(chunk))
 
     if opt_state is None:
@@ -300,10 +331,19 @@ def fit(
         carry, meta = load_checkpoint(checkpoint_dir, carry)
         start_step = int(meta["step"])
         history = History.from_dict(meta["history"])
+        if meta.get("batch_saved"):  # the batch was replaced by a callback (resampling): continue on that one
+            batch = eqx.tree_deserialise_leaves(os.path.join(checkpoint_dir, "checkpoint_batch.eqx"), batch)
+    batch_changed = resume and bool(meta.get("batch_saved"))
+
+    jit_kwargs = {}
+    if sharding is not None:
+        batch = _sharding.shard_batch(batch, sharding)
+        carry = _sharding.replicate(carry, sharding)
+        jit_kwargs = _sharding._jit_shardings(sharding, carry, batch)
 
     t0 = time.perf_counter()
     compiled = (
-        jax.jit(run_chunk)
+        jax.jit(run_chunk, **jit_kwargs)
         .lower(carry, batch, jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32))
         .compile()
     )
@@ -375,18 +415,21 @@ def fit(
                         for a, b in zip(jax.tree.leaves(new_batch), jax.tree.leaves(batch))
                     ):
                         raise ValueError("a callback returned a batch whose structure, shapes or dtypes differ")
-                    batch = new_batch
+                    batch = new_batch if sharding is None else _sharding.shard_batch(new_batch, sharding)
+                    batch_changed = True
             if status == STATUS_STOPPED:
                 break
             if checkpoint_dir is not None and next_ckpt is not None and step >= next_ckpt and step < steps:
-                save_checkpoint(checkpoint_dir, carry, step, history, {"status": "running"})
+                save_checkpoint(
+                    checkpoint_dir, carry, step, history, {"status": "running"}, batch if batch_changed else None
+                )
                 next_ckpt = (step // checkpoint_every + 1) * checkpoint_every
     finally:
         if bar is not None:
             bar.close()
 
     if checkpoint_dir is not None:
-        save_checkpoint(checkpoint_dir, carry, step, history, {"status": status})
+        save_checkpoint(checkpoint_dir, carry, step, history, {"status": status}, batch if batch_changed else None)
     return FitResult(
         params=carry.params,
         opt_state=carry.opt_state,
