@@ -52,9 +52,25 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AdaptiveSamplingConfig:
+    """``sampling.adaptive``: residual-based resampling during training (:class:`sciml_jax.sampling.Resampler`)."""
+
+    method: str = "none"  # none | rad | rar_d | r3
+    every: int | None = None  # steps between events (a multiple of the fit chunk, train.eval_every by default)
+    on_plateau: dict | None = None  # {patience: steps, min_delta: relative improvement}
+    k: float | None = None  # RAD exponent (default: rad 1, rar_d 2)
+    c: float | None = None  # RAD uniform share (default: rad 1, rar_d 0)
+    candidates: int | None = None  # candidate pool size (default 10 x the term's points)
+    replace: float = 0.1  # rar_d: fraction of the points exchanged per event
+    term: str = "pde"  # residual term driving the sampling; its point set is moved
+    sampler: str = "sobol"  # static sampler of the candidate pool
+
+
+@dataclasses.dataclass(frozen=True)
 class SamplingConfig:
     method: str = "sobol"
     points: dict | None = None  # point set -> count; default: the problem's default_points
+    adaptive: AdaptiveSamplingConfig = AdaptiveSamplingConfig()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,9 +130,14 @@ _CHOICES = {
     "dtype": ("float32", "float64"),
     "model.activation": ("tanh", "sin", "gelu", "silu", "swish", "relu", "softplus", "sigmoid"),
     "sampling.method": ("uniform", "sobol", "halton", "lhs"),
+    "sampling.adaptive.method": ("none", "rad", "rar_d", "r3"),
+    "sampling.adaptive.sampler": ("uniform", "sobol", "halton", "lhs"),
 }
 
-_POSITIVE = {"model.width", "model.depth", "train.eval_every", "train.chunk", "train.checkpoint_every"}
+_POSITIVE = {
+    "model.width", "model.depth", "train.eval_every", "train.chunk", "train.checkpoint_every",
+    "sampling.adaptive.every", "sampling.adaptive.candidates",
+}
 _NONNEGATIVE = {"model.fourier_features", "train.steps", "seed"}
 
 
@@ -237,6 +258,7 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
                 )
             if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
                 raise ConfigError(f"{prefix}{where}.{k}: expected a positive integer, got {n!r}")
+    _validate_adaptive(cfg, prob, prefix)
     for k, w in cfg.loss.weights.items():
         if k not in prob.terms:
             raise ConfigError(f"{prefix}loss.weights.{k}: unknown term; allowed: {', '.join(prob.terms)}")
@@ -253,6 +275,35 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
     except (ValueError, TypeError) as e:
         msg = str(e)
         raise ConfigError(f"{prefix}{msg if msg.startswith('optimizer') else 'optimizer: ' + msg}") from None
+
+
+def _validate_adaptive(cfg: RunConfig, prob: Any, prefix: str) -> None:
+    """``sampling.adaptive``: a schedule when a method is set, a known term, k/c >= 0, replace in (0, 1]."""
+    ad = cfg.sampling.adaptive
+    where = f"{prefix}sampling.adaptive"
+    if ad.method == "none":
+        return
+    if ad.every is None and ad.on_plateau is None:
+        raise ConfigError(f"{where}: method {ad.method!r} needs a schedule: every (steps) and/or on_plateau")
+    if ad.term not in prob.terms:
+        raise ConfigError(f"{where}.term: unknown term {ad.term!r}; allowed: {', '.join(prob.terms)}")
+    for name in ("k", "c"):
+        v = getattr(ad, name)
+        if v is not None and v < 0:
+            raise ConfigError(f"{where}.{name}: expected a number >= 0, got {v!r}")
+    if not 0.0 < ad.replace <= 1.0:
+        raise ConfigError(f"{where}.replace: expected a fraction in (0, 1], got {ad.replace!r}")
+    if ad.on_plateau is not None:
+        allowed = ("patience", "min_delta")
+        for key, v in ad.on_plateau.items():
+            if key not in allowed:
+                raise ConfigError(f"{where}.on_plateau.{key}: unknown key; allowed: {', '.join(allowed)}")
+        p = ad.on_plateau.get("patience", 500)
+        if isinstance(p, bool) or not isinstance(p, int) or p <= 0:
+            raise ConfigError(f"{where}.on_plateau.patience: expected a positive integer, got {p!r}")
+        d = ad.on_plateau.get("min_delta", 0.01)
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 <= d < 1.0:
+            raise ConfigError(f"{where}.on_plateau.min_delta: expected a number in [0, 1), got {d!r}")
 
 
 def from_dict(data: Mapping[str, Any], path: str = "") -> RunConfig:
@@ -360,6 +411,7 @@ __all__ = [
     "ProblemConfig",
     "ModelConfig",
     "SamplingConfig",
+    "AdaptiveSamplingConfig",
     "LossConfig",
     "OptimizerConfig",
     "TrainConfig",

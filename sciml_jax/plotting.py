@@ -152,3 +152,81 @@ def plot_comparison(histories: Mapping[str, Any], path: str | os.PathLike | None
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     return _finish(fig, path)
+
+
+def plot_points(
+    problem: Any,
+    apply: Callable,
+    params: Any,
+    snapshots: Any,
+    path: str | os.PathLike | None = None,
+    title: str = "",
+    max_panels: int = 4,
+    background: str = "error",
+) -> Any:
+    """Collocation points over the solution or the pointwise error, one panel per chosen snapshot.
+
+    Args:
+        problem, apply, params: the problem and the model at the parameters the background is drawn for.
+        snapshots: sequence of ``{"step": int, "points": (n, d) array}`` (e.g. ``Resampler.snapshots``); at most
+            ``max_panels`` are drawn, evenly spread and always including the first and the last.
+        background: ``"error"`` (|u - u*|, log colour scale; needs ``problem.exact``) or ``"solution"``.
+
+    2-D (or higher: coordinates 0 and 1) domains: a heat map with the points on top; 1-D: the background curve
+    with a histogram of the points on a second axis.
+    """
+    from matplotlib.colors import LogNorm
+
+    snapshots = list(snapshots)
+    if not snapshots:
+        raise ValueError("snapshots: expected at least one {'step', 'points'} record, got none")
+    if max_panels < 1:
+        raise ValueError(f"max_panels: expected a positive integer, got {max_panels!r}")
+    if background not in ("error", "solution") or (background == "error" and problem.exact is None):
+        raise ValueError(f"background: expected 'error' (needs an exact solution) or 'solution', got {background!r}")
+    idx = np.unique(np.round(np.linspace(0, len(snapshots) - 1, min(max_panels, len(snapshots)))).astype(int))
+    chosen = [snapshots[i] for i in idx]
+    dtype = jnp.result_type(float)
+    predict = jax.jit(jax.vmap(lambda x: apply(params, x)))
+    exact = jax.jit(jax.vmap(problem.exact)) if problem.exact is not None else None
+    fig, axes = plt.subplots(1, len(chosen), figsize=(4.4 * len(chosen), 3.9), squeeze=False)
+    label = "|u - u*|" if background == "error" else "u"
+    if problem.domain.dim == 1:
+        lo, hi = problem.domain.bounds()
+        x = np.linspace(lo[0], hi[0], 1000)[:, None]
+        u = np.asarray(predict(jnp.asarray(x, dtype)))
+        v = np.abs(u - np.asarray(exact(jnp.asarray(x, dtype)))) if background == "error" else u
+        for ax, snap in zip(axes[0], chosen):
+            (ax.semilogy if background == "error" else ax.plot)(x[:, 0], v + (1e-300 if background == "error" else 0))
+            ax.set_ylabel(label)
+            ax2 = ax.twinx()
+            ax2.hist(np.asarray(snap["points"])[:, 0], bins=40, color="tab:orange", alpha=0.5)
+            ax2.set_ylabel("points per bin")
+            ax.set_title(f"step {snap['step']}")
+            ax.set_xlabel("x")
+        fig.suptitle(title or "collocation points")
+        return _finish(fig, path)
+    pts, inside, (aa, bb) = _slice_points(problem.domain, 161)
+    u = np.asarray(predict(jnp.asarray(pts, dtype))).reshape(aa.shape)
+    if background == "error":
+        v = np.abs(u - np.asarray(exact(jnp.asarray(pts, dtype))).reshape(aa.shape))
+        pos = v[inside.reshape(aa.shape) & (v > 0)]
+        norm = LogNorm(vmin=max(pos.min(), pos.max() * 1e-4), vmax=pos.max()) if pos.size else None
+    else:
+        v, norm = u, None
+    values = np.ma.array(v, mask=~inside.reshape(aa.shape))
+    for ax, snap in zip(axes[0], chosen):
+        p = np.asarray(snap["points"])
+        im = ax.pcolormesh(aa, bb, values, shading="auto", cmap="viridis", norm=norm)
+        ax.scatter(p[:, 0], p[:, 1], s=2.0, c="w", edgecolors="k", linewidths=0.15, alpha=0.8)
+        ax.set_title(f"step {snap['step']}: {len(p)} points")
+        ax.set_xlabel("x₁")
+        ax.set_ylabel("x₂")
+        ax.set_aspect("equal")
+    fig.colorbar(im, ax=list(axes[0]), label=label + " (final model)")
+    fig.suptitle(title or "collocation points")
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -3,10 +3,8 @@ network width (its first next check). Each writes report.md, PNG figures and met
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import platform
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,18 +14,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import yaml
 
 from .. import analysis, nn, pinn, problems, sampling, train
 from .. import config as _config
 from ._train import build, register, set_dtype
+from ._report import check_int as _check_int
+from ._report import config_block as _config_block
+from ._report import environment as _environment
+from ._report import finite as _finite
+from ._report import write_outputs as _write_outputs
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-
-def _finite(x: Any) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def _fmt(v: Any, spec: str = ".3e") -> str:
@@ -36,12 +33,6 @@ def _fmt(v: Any, spec: str = ".3e") -> str:
     if isinstance(v, (float, np.floating)):
         return format(float(v), spec) if math.isfinite(float(v)) else "—"
     return str(v)
-
-
-def _check_int(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"experiment_options.{name}: expected an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def _uniform_grid(problem: Any, n: int) -> jax.Array:
@@ -79,20 +70,6 @@ def _model(cfg: _config.RunConfig, dim: int, width: int, seed: int, first_std_as
         factor = math.sqrt((fan_in + width) / (fan_in + first_std_as))
         model = eqx.tree_at(lambda m: m.layers[0].weight, model, model.layers[0].weight * factor)
     return nn.functional(model)
-
-
-def _environment(cfg: _config.RunConfig) -> dict:
-    return {
-        "dtype": cfg.dtype,
-        "seed": cfg.seed,
-        "jax_version": jax.__version__,
-        "backend": jax.default_backend(),
-        "platform": platform.platform(),
-    }
-
-
-def _config_block(cfg: _config.RunConfig) -> list[str]:
-    return ["## Configuration", "", "```yaml", yaml.safe_dump(_config.to_dict(cfg), sort_keys=False).strip(), "```", ""]
 
 
 def _first_below(steps: Sequence[int], values: np.ndarray, level: float) -> int | None:
@@ -487,15 +464,6 @@ def _plot_fit(problem: Any, apply: Any, params: Mapping[str, Any], out_dir: str)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return _plots._finish(fig, os.path.join(out_dir, "fit.png"))
-
-
-def _write_outputs(out_dir: str, cfg: _config.RunConfig, lines: list[str], summary: dict) -> None:
-    with open(os.path.join(out_dir, "report.md"), "w") as f:
-        f.write("\n".join(lines))
-    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    with open(os.path.join(out_dir, "config.yaml"), "w") as f:
-        yaml.safe_dump(_config.to_dict(cfg), f, sort_keys=False)
 
 
 # ----------------------------------------------------------------------------------------------- NTK vs width

@@ -66,6 +66,22 @@ def build(cfg: _config.RunConfig) -> Setup:
     return Setup(cfg, problem, apply, params, batch, residual, optimizer, metrics, key_points)
 
 
+def make_resampler(setup: Setup) -> Any:
+    """The adaptive resampler of ``cfg.sampling.adaptive`` (a ``fit`` callback), or None for ``method: none``.
+
+    Its key is fold_in(points key, 1): pools and selections are reproducible from ``seed`` alone. No event at
+    the run's last step (it would only change the batch the final loss is reported on).
+    """
+    tc = setup.cfg.train
+    return sampling.Resampler.from_options(
+        setup.residual,
+        setup.problem.domain,
+        dataclasses.asdict(setup.cfg.sampling.adaptive),
+        key=jax.random.fold_in(setup.key_points, 1),
+        until=sum(st["steps"] for st in tc.stages) if tc.stages else tc.steps,
+    )
+
+
 def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
@@ -110,6 +126,24 @@ def _metric_at_time(history: train.History, metric: str, t: float) -> float:
     return best
 
 
+def _first_at_or_below(history: train.History, metric: str, level: float) -> tuple[int, float] | None:
+    """(step, wall time) of the first evaluation with ``metric <= level``, or None."""
+    for step, t, v in zip(history.eval_steps, history.wall_time_s, history.metrics.get(metric, [])):
+        if v <= level:
+            return int(step), float(t)
+    return None
+
+
+def _decades_reached(results: Mapping[str, Mapping[str, Any]]) -> list[float]:
+    """Decades 1e-2, 1e-3, ... down to the smallest final rel L2 of any run (at most 6, the finest ones)."""
+    finals = [s["rel_l2"] for s in results.values() if s.get("rel_l2") is not None and s["rel_l2"] > 0]
+    if not finals:
+        return []
+    lowest = math.ceil(math.log10(min(finals)))  # the finest decade some run ends at or below
+    levels = [10.0**k for k in range(-2, lowest - 1, -1)]
+    return levels[-6:]
+
+
 def _event_text(e: Mapping[str, Any]) -> str:
     if e["kind"] == "switch":
         return f"step {e['step']}: switch to the second optimizer (criteria: {', '.join(e.get('criteria', [])) or '?'})"
@@ -118,6 +152,11 @@ def _event_text(e: Mapping[str, Any]) -> str:
         return f"step {e['step']}: divergence guard rolled back to the switch parameters (fallback {e['fallbacks']}){tail}"
     if e["kind"] == "stage":
         return f"step {e['step']}: stage {e['stage']} with points {e['points']}"
+    if e["kind"] == "resample":
+        return (
+            f"step {e['step']}: {e['method']} resampling ({e.get('trigger', '?')}) moved {e['moved']} "
+            f"{e['points']} points (mean |r_{e['term']}| {e.get('mean_abs_residual', float('nan')):.3e})"
+        )
     return f"step {e['step']}: {e}"
 
 
@@ -181,6 +220,9 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
         chunk=tc.chunk,
         progress=tc.progress if progress is None else progress,
     )
+    resampler = make_resampler(setup)
+    if resampler is not None:
+        common["callbacks"] = [resampler]
     if tc.stages:
         if resume:
             raise ValueError("--resume is not supported for runs with train.stages")
@@ -204,6 +246,8 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
             resume=resume,
             **common,
         )
+    if resampler is not None and result.batch is not None:
+        setup.batch = dict(result.batch)  # the final (resampled) points: the final loss is reported on them
     summary = _summary(setup, result)
     result.history.to_csv(os.path.join(out_dir, "history.csv"))
     figures = {
@@ -212,6 +256,20 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
             setup.problem, setup.apply, result.params, os.path.join(out_dir, "solution.png"), title=cfg.name
         ),
     }
+    if resampler is not None and resampler.snapshots:
+        import numpy as np  # noqa: PLC0415
+
+        np.savez(
+            os.path.join(out_dir, "points.npz"),
+            steps=np.asarray([s["step"] for s in resampler.snapshots]),
+            **{f"points_{i}": s["points"] for i, s in enumerate(resampler.snapshots)},  # sizes differ across stages
+        )
+        figures["points"] = plotting.plot_points(
+            setup.problem, setup.apply, result.params, resampler.snapshots, os.path.join(out_dir, "points.png"),
+            title=f"{cfg.name}: {resampler.method} points over the final |error|"
+            if setup.problem.exact is not None else cfg.name,
+            background="error" if setup.problem.exact is not None else "solution",
+        )
     summary["report"] = _write_report(out_dir, setup, summary, figures)
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -300,6 +358,23 @@ def _run_train(
             f"{_fmt(s['final_loss'])} | {s['steps']} | {s['wall_time_s']:.2f} | {s['compile_time_s']:.2f} | "
             f"{s['status']} |"
         )
+    levels = _decades_reached(results)
+    if levels:
+        lines += [
+            "",
+            "Time to accuracy: wall time (s, compile excluded) and step of the first evaluation with rel L2 <= level "
+            "(— : never).",
+            "",
+            "| run | " + " | ".join(f"<= {lv:.0e}" for lv in levels) + " |",
+            "|---|" + "---|" * len(levels),
+        ]
+        for name, s in results.items():
+            cells = []
+            for lv in levels:
+                hit = _first_at_or_below(histories[name], "rel_l2", lv)
+                s.setdefault("time_to_rel_l2", {})[f"{lv:.0e}"] = None if hit is None else hit[1]
+                cells.append("—" if hit is None else f"{hit[1]:.2f} (step {hit[0]})")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     events = [(name, e) for name, h in histories.items() for e in h.events]
     if events:
         lines += ["", "Events:", ""] + [f"- {name}: {_event_text(e)}" for name, e in events]
@@ -314,4 +389,4 @@ def _run_train(
 
 register("train", _train_experiment)
 
-__all__ = ["Setup", "build", "check_options", "names", "register", "run", "run_config", "set_dtype"]
+__all__ = ["Setup", "build", "check_options", "make_resampler", "names", "register", "run", "run_config", "set_dtype"]
