@@ -10,3 +10,4 @@ from ._train import names as names
 from ._train import register as register
 from . import _spectral as _spectral  # registers experiments
 from . import _sampling as _sampling  # registers sharp_gradient_sampling, biharmonic_stiffness
+from . import _ablation as _ablation  # registers switch_ablation
