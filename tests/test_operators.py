@@ -447,3 +447,12 @@ def test_trace_time_errors():
         hessian(lambda y: y**2)(x)
     with pytest.raises(ValueError, match=r"divergence needs F\(x\) of shape \(len\(dims\),\) = \(2,\)"):
         divergence(lambda y: y**2, dims=(0, 1))(x)
+
+
+@pytest.mark.parametrize("method", ["forward", "jacfwd", "hessian", "hvp"])
+def test_laplacian_of_constant_and_biharmonic_of_linear_are_zero(method):
+    """Functions that do not depend on x (folx returns their plain value, not a Laplacian object) give exact zeros."""
+    x = jnp.array([0.3, -0.7])
+    assert float(laplacian(lambda y: jnp.zeros(()), method=method)(x)) == 0.0
+    assert float(jax.jit(laplacian(lambda y: 2.5 + 0.0 * y[0], method=method))(x)) == 0.0
+    assert float(biharmonic(lambda y: 3.0 * y[0] - y[1] + 1.0, method=method)(x)) == 0.0

@@ -82,7 +82,12 @@ def _lap_hvp(g: Callable, y: jax.Array) -> jax.Array:
 
 
 def _lap_forward(g: Callable, y: jax.Array) -> jax.Array:
-    return folx.forward_laplacian(g, sparsity_threshold=_FOLX_SPARSITY)(y).laplacian
+    out = folx.forward_laplacian(g, sparsity_threshold=_FOLX_SPARSITY)(y)
+    if not hasattr(out, "laplacian"):
+        # folx returns the plain value when g does not depend on y (a constant, or the Laplacian of a linear
+        # function inside biharmonic): its Laplacian is zero
+        return jnp.zeros_like(out)
+    return out.laplacian
 
 
 _PATHS: dict[str, Callable[[Callable, jax.Array], jax.Array]] = {
