@@ -24,6 +24,7 @@ import yaml
 from .. import config as _config
 from .. import optim, train
 from ._train import build, register, set_dtype
+from . import _report
 
 # ----------------------------------------------------------------------------------------------- option parsing
 
@@ -164,14 +165,6 @@ def _run_config(cfg: _config.RunConfig, prob: Mapping[str, Any], crit: Mapping[s
 # ----------------------------------------------------------------------------------------------- one run
 
 
-def _time_to(history: train.History, level: float) -> tuple[float | None, int | None]:
-    """Wall time (s, compile excluded) and step of the first evaluation with rel_l2 <= level (None if never)."""
-    for step, t, v in zip(history.eval_steps, history.wall_time_s, history.metrics.get("rel_l2", [])):
-        if math.isfinite(v) and v <= level:
-            return float(t), int(step)
-    return None, None
-
-
 def _one_run(sub: _config.RunConfig, levels: Sequence[float], progress: bool | None) -> dict:
     setup = build(sub)
     tc = sub.train
@@ -193,8 +186,8 @@ def _one_run(sub: _config.RunConfig, levels: Sequence[float], progress: bool | N
     fallbacks = [e for e in events if e["kind"] == "fallback"]
     reached = {}
     for level in levels:
-        t, s = _time_to(h, level)
-        reached[f"{level:g}"] = {"time_s": t, "step": s}
+        hit = _report.first_at_or_below(h, "rel_l2", level)
+        reached[f"{level:g}"] = {"time_s": None, "step": None} if hit is None else {"time_s": hit[1], "step": hit[0]}
     return {
         "rel_l2": rel if math.isfinite(rel) else None,
         "final_loss": _finite(h.final("loss")),

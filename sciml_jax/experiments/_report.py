@@ -52,3 +52,11 @@ def write_outputs(out_dir: str, cfg: _config.RunConfig, lines: list[str], summar
         json.dump(summary, f, indent=2, default=float)
     with open(os.path.join(out_dir, "config.yaml"), "w") as f:
         yaml.safe_dump(_config.to_dict(cfg), f, sort_keys=False)
+
+
+def first_at_or_below(history: Any, metric: str, level: float) -> tuple[int, float] | None:
+    """(step, wall time in s, compile excluded) of the first evaluation with ``metric <= level``, or None."""
+    for step, t, v in zip(history.eval_steps, history.wall_time_s, history.metrics.get(metric, [])):
+        if v <= level:  # NaN compares False
+            return int(step), float(t)
+    return None

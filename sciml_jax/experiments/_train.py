@@ -16,6 +16,7 @@ import yaml
 from .. import config as _config
 from .. import nn, optim, pinn, problems, sampling, train
 from .. import plotting
+from . import _report
 
 
 @dataclasses.dataclass
@@ -124,14 +125,6 @@ def _metric_at_time(history: train.History, metric: str, t: float) -> float:
         if tt <= t + 1e-9:
             best = v
     return best
-
-
-def _first_at_or_below(history: train.History, metric: str, level: float) -> tuple[int, float] | None:
-    """(step, wall time) of the first evaluation with ``metric <= level``, or None."""
-    for step, t, v in zip(history.eval_steps, history.wall_time_s, history.metrics.get(metric, [])):
-        if v <= level:
-            return int(step), float(t)
-    return None
 
 
 def _decades_reached(results: Mapping[str, Mapping[str, Any]]) -> list[float]:
@@ -371,7 +364,7 @@ def _run_train(
         for name, s in results.items():
             cells = []
             for lv in levels:
-                hit = _first_at_or_below(histories[name], "rel_l2", lv)
+                hit = _report.first_at_or_below(histories[name], "rel_l2", lv)
                 s.setdefault("time_to_rel_l2", {})[f"{lv:.0e}"] = None if hit is None else hit[1]
                 cells.append("—" if hit is None else f"{hit[1]:.2f} (step {hit[0]})")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
