@@ -47,7 +47,7 @@ def test_tiny_ablation_report(tmp_path):
     out = tmp_path / "abl"
     summary = experiments.run_config(cfg, str(out))["ablation_tiny"]
     report = (out / "report.md").read_text()
-    assert (out / "ablation.png").stat().st_size > 0
+    assert (out / "ablation.png").stat().st_size > 0 and (out / "ablation_time.png").stat().st_size > 0
     m = json.loads((out / "metrics.json").read_text())  # strict JSON (non-finite values are written as null)
     assert summary["status"] == "completed" and len(m["runs"]) == 2
     runs = {r["criterion"]: r for r in m["runs"]}
@@ -82,7 +82,9 @@ def test_ranks_and_worst_case():
     from sciml_jax.experiments._ablation import _conclusion
 
     def cell(med, worst):
-        return {"rel_l2_median": med, "rel_l2_max": worst, "guard_fallbacks": 0, "reached": {"1e-05": {"count": 0}}}
+        never = {"count": 0, "time_median_all_s": np.inf}
+        return {"n": 1, "rel_l2_median": med, "rel_l2_max": worst, "guard_fallbacks": 0,
+                "reached": {"0.001": never, "1e-05": never}}
 
     table = {
         "p1": {"a": cell(1e-3, 2e-3), "b": cell(1e-4, 1e-4), "c": cell(np.inf, np.inf)},
@@ -97,6 +99,40 @@ def test_ranks_and_worst_case():
     assert per["a"]["worst_ratio_to_best"] == pytest.approx(20.0, rel=1e-12)
     assert per["b"]["worst_ratio_to_best"] == pytest.approx(5000.0, rel=1e-12)
     assert per["c"]["worst_ratio_to_best"] is None and out["smallest_worst_case"] == "a"
+    # nothing reached any level: no time ranking, no fastest criterion
+    assert out["fastest"] is None and out["time_levels"] == {} and per["a"]["mean_time_rank"] is None
+
+
+def test_time_ranks_use_tightest_level_reached_on_every_seed():
+    from sciml_jax.experiments._ablation import _cell_stats, _conclusion
+
+    levels = (1e-3, 1e-5)
+
+    def run(rel, t3, t5):
+        reached = {"0.001": {"time_s": t3, "step": None}, "1e-05": {"time_s": t5, "step": None}}
+        return {"rel_l2": rel, "guard_fallbacks": 0, "status": "completed", "switches": 1, "first_switch_step": 10,
+                "wall_time_s": 1.0, "reached": reached}
+
+    # p1: only b reaches 1e-5 on both seeds -> the time ranking uses 1e-5; a reaches it on one seed of two, so its
+    # median over seeds is +inf (median of [2, inf] = inf) and it ties with c, which never reaches it.
+    # p2: nobody reaches 1e-5 on every seed; at 1e-3: a in 1 s, c in 3 s (median of 2, 4), b never.
+    runs = {
+        "p1": {"a": [run(1e-6, 1.0, 2.0), run(1e-4, 1.0, None)], "b": [run(5e-6, 3.0, 9.0), run(5e-6, 3.0, 8.0)],
+               "c": [run(1e-4, 0.5, None), run(1e-4, 0.5, None)]},
+        "p2": {"a": [run(1e-4, 1.0, None), run(1e-4, 1.0, None)], "b": [run(1e-2, None, None)] * 2,
+               "c": [run(1e-4, 2.0, None), run(1e-4, 4.0, None)]},
+    }
+    table = {p: {c: _cell_stats(rs, levels) for c, rs in cells.items()} for p, cells in runs.items()}
+    assert table["p1"]["a"]["reached"]["1e-05"]["time_median_all_s"] == np.inf
+    assert table["p1"]["a"]["reached"]["1e-05"]["time_median_s"] == 2.0  # over the seeds that reach it
+    out = _conclusion(table, ["a", "b", "c"], levels)
+    assert out["time_levels"] == {"p1": 1e-5, "p2": 1e-3}
+    per = out["per_criterion"]
+    assert per["b"]["time_ranks"] == {"p1": 1.0, "p2": 3.0}
+    assert per["a"]["time_ranks"] == {"p1": 2.5, "p2": 1.0}
+    assert per["c"]["time_ranks"] == {"p1": 2.5, "p2": 2.0}
+    # mean time ranks: a 1.75, b 2.0, c 2.25
+    assert out["fastest"] == "a"
 
 
 @pytest.mark.parametrize(

@@ -289,6 +289,28 @@ def test_grad_norm_below_with_patience():
     assert int(s.switch_step) == 1
 
 
+def test_grad_norm_below_relative_is_scale_invariant():
+    # norms fall 1 -> 0.1 -> 0.01 -> 1e-3 ...; relative tol 5e-3 fires at the first norm < 5e-3 * |g_0| (step 3),
+    # whatever the overall scale; the absolute form with the same tol fires at a scale-dependent step.
+    for scale in (1.0, 1e3, 1e-3):
+        grads = [[scale * 10.0**-k, 0.0] for k in range(8)]
+        _, s = _drive(_two_sgd(sj.optim.grad_norm_below(5e-3, relative=True)), [1.0] * 8, grads)
+        assert int(s.switch_step) == 3, scale
+    steps = []
+    for scale in (1.0, 1e3):
+        grads = [[scale * 10.0**-k, 0.0] for k in range(8)]
+        _, s = _drive(_two_sgd(sj.optim.grad_norm_below(5e-3)), [1.0] * 8, grads)
+        steps.append(int(s.switch_step))
+    assert steps == [3, 6]
+    with pytest.raises(ValueError, match="relative=True, tol must be in"):
+        sj.optim.grad_norm_below(2.0, relative=True)
+    with pytest.raises(ValueError, match="relative must be true or false"):
+        sj.optim.grad_norm_below(1e-2, relative="yes")
+    # the YAML form reaches the option
+    hyb = sj.optim.criterion({"grad_norm": {"tol": 1e-2, "relative": True}})
+    assert hyb.relative and hyb.tol == 1e-2
+
+
 def test_composition_and_reason_bits():
     grads = [[1.0, 0.0]] * 10 + [[1e-5, 0.0]] * 20
     _, s = _drive(_two_sgd(sj.optim.after_steps(25) | sj.optim.grad_norm_below(1e-3)), [1.0] * 30, grads)

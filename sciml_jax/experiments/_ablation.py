@@ -1,6 +1,7 @@
 """Switching-criteria ablation of the hybrid optimizer (first -> second with a divergence guard): every switch
 criterion x every problem x every seed is trained, and a report compares final errors, time to accuracy levels and
-divergences caught by the guard. Writes report.md, ablation.png, metrics.json and runs.csv into ``out_dir``."""
+divergences caught by the guard. Writes report.md, ablation.png (error vs step), ablation_time.png (error vs wall
+time), metrics.json and runs.csv into ``out_dir``."""
 
 from __future__ import annotations
 
@@ -238,9 +239,12 @@ def _cell_stats(runs: Sequence[dict], levels: Sequence[float]) -> dict:
     for level in levels:
         key = f"{level:g}"
         times = [r["reached"][key]["time_s"] for r in runs if r["reached"][key]["time_s"] is not None]
+        all_times = [np.inf if r["reached"][key]["time_s"] is None else r["reached"][key]["time_s"] for r in runs]
         out["reached"][key] = {
             "count": len(times),
             "time_median_s": float(np.median(times)) if times else None,
+            # over every seed, a seed that never reaches the level counting as +inf (used for the time ranking)
+            "time_median_all_s": float(np.median(all_times)),
             "time_min_s": float(np.min(times)) if times else None,
             "time_max_s": float(np.max(times)) if times else None,
         }
@@ -260,7 +264,8 @@ def _conclusion(table: Mapping[str, Mapping[str, dict]], crit_labels: Sequence[s
     Per problem, criteria are ranked by median final rel L2 over seeds (1 = best). A criterion's robustness is its
     mean rank over problems; its worst case is the largest ratio, over problems, of its *worst seed's* final rel L2
     to the best median on that problem (how far behind it can fall). The most robust criterion has the lowest mean
-    rank, ties broken by the worst case.
+    rank, ties broken by the worst case. A second ranking by wall time to accuracy (:func:`_time_ranks`) names the
+    fastest criterion: a fixed step budget favours switching early (more second-order steps), wall time does not.
     """
     probs = list(table)
     med = np.array([[table[p][c]["rel_l2_median"] for c in crit_labels] for p in probs])  # (problems, criteria)
@@ -276,6 +281,7 @@ def _conclusion(table: Mapping[str, Mapping[str, dict]], crit_labels: Sequence[s
         c: int(sum(table[p][c]["reached"][f"{tight:g}"]["count"] for p in probs)) for c in crit_labels
     }
     order = sorted(range(len(crit_labels)), key=lambda j: (mean_rank[j], worst_ratio[j]))
+    time_rank = _time_ranks(table, crit_labels, levels)
     per = {
         c: {
             "mean_rank": float(mean_rank[j]),
@@ -284,13 +290,40 @@ def _conclusion(table: Mapping[str, Mapping[str, dict]], crit_labels: Sequence[s
             "ranks": {p: float(ranks[i, j]) for i, p in enumerate(probs)},
             f"runs_reaching_{tight:g}": reached_tight[c],
             "guard_fallbacks": int(sum(table[p][c]["guard_fallbacks"] for p in probs)),
+            "time_ranks": {p: float(r[c]) for p, r in time_rank["ranks"].items()},
+            "mean_time_rank": (
+                float(np.mean([r[c] for r in time_rank["ranks"].values()])) if time_rank["ranks"] else None
+            ),
         }
         for j, c in enumerate(crit_labels)
     }
     most_robust = crit_labels[order[0]]
     safest = crit_labels[int(np.argmin(worst_ratio))]
+    fastest = None
+    if time_rank["ranks"]:
+        fastest = min(crit_labels, key=lambda c: (per[c]["mean_time_rank"], per[c]["mean_rank"]))
     return {"order": [crit_labels[j] for j in order], "most_robust": most_robust, "smallest_worst_case": safest,
-            "per_criterion": per}
+            "fastest": fastest, "time_levels": time_rank["levels"], "per_criterion": per}
+
+
+def _time_ranks(table: Mapping[str, Mapping[str, dict]], crit_labels: Sequence[str], levels: Sequence[float]) -> dict:
+    """Ranks by wall time to accuracy, the view that a fixed step budget hides.
+
+    Per problem, the target is the tightest level that at least one criterion reaches on every seed; criteria are
+    ranked by their median over seeds of the wall time to that level, a seed that never reaches it counting as
+    +inf (so a criterion that fails on most seeds ranks last, tied with the others that fail). Problems where no
+    criterion reaches any level on every seed are left out of the time ranking.
+    """
+    ranks, chosen = {}, {}
+    for p, cells in table.items():
+        for level in sorted(levels):  # tightest first
+            key = f"{level:g}"
+            if any(cells[c]["reached"][key]["count"] == cells[c]["n"] for c in crit_labels):
+                times = np.array([cells[c]["reached"][key]["time_median_all_s"] for c in crit_labels])
+                ranks[p] = dict(zip(crit_labels, _ranks(times)))
+                chosen[p] = level
+                break
+    return {"ranks": ranks, "levels": chosen}
 
 
 def _conclusion_lines(concl: dict, n_problems: int, n_seeds: int, levels: Sequence[float]) -> list[str]:
@@ -318,6 +351,18 @@ def _conclusion_lines(concl: dict, n_problems: int, n_seeds: int, levels: Sequen
     lines.append(
         f"- Least robust: {worst} (mean rank {per[worst]['mean_rank']:.2f}, worst case {wr(worst)}×)."
     )
+    if concl.get("fastest") is not None:
+        fast = concl["fastest"]
+        targets = ", ".join(f"{p}: {lv:g}" for p, lv in concl["time_levels"].items())
+        lines.append(
+            f"- **Fastest to accuracy: {fast}**, mean rank {per[fast]['mean_time_rank']:.2f} by median wall time "
+            f"to the tightest level some criterion reaches on every seed ({targets}); full order: "
+            + ", ".join(
+                f"{c} ({per[c]['mean_time_rank']:.2f})"
+                for c in sorted(concl["order"], key=lambda c: (per[c]["mean_time_rank"], per[c]["mean_rank"]))
+            )
+            + "."
+        )
     wc = {c: per[c]["worst_ratio_to_best"] for c in concl["order"]}
     riskiest = max(wc, key=lambda c: math.inf if wc[c] is None else wc[c])
     if riskiest != worst:
@@ -348,8 +393,11 @@ def _fmt(v: Any, spec: str = ".2e") -> str:
     return format(v, spec)
 
 
-def _plot(curves: Mapping[str, Mapping[str, list[dict]]], crit_labels: Sequence[str], levels, path: str) -> str:
-    """One panel per problem: median over seeds of rel L2 vs step per criterion (band: min-max over seeds)."""
+def _plot(
+    curves: Mapping[str, Mapping[str, list[dict]]], crit_labels: Sequence[str], levels, path: str, x: str = "step"
+) -> str:
+    """One panel per problem: median over seeds of rel L2 per criterion (band: min-max over seeds) against the step
+    (``x="step"``) or the wall time (``x="time"``: at each evaluation, the median over seeds of its wall time)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -364,26 +412,32 @@ def _plot(curves: Mapping[str, Mapping[str, list[dict]]], crit_labels: Sequence[
         for color, c in zip(colors, crit_labels):
             runs = curves[p][c]
             n = min(len(r["curve"]["rel_l2"]) for r in runs)
-            steps = np.asarray(runs[0]["curve"]["step"][:n])
+            if x == "time":
+                steps = np.median([r["curve"]["wall_time_s"][:n] for r in runs], axis=0)
+            else:
+                steps = np.asarray(runs[0]["curve"]["step"][:n])
             vals = np.array([r["curve"]["rel_l2"][:n] for r in runs], dtype=float)
             vals = np.where(np.isfinite(vals), vals, np.nan)
             med = np.nanmedian(vals, axis=0)
             ax.semilogy(steps, med, color=color, lw=1.4, label=c)
             ax.fill_between(steps, np.nanmin(vals, axis=0), np.nanmax(vals, axis=0), color=color, alpha=0.12)
             sw = [r["first_switch_step"] for r in runs if r["first_switch_step"] is not None]
-            if sw:
+            if sw and x == "step":
                 s = float(np.median(sw))
                 ax.plot([s], [np.interp(s, steps, med)], "o", color=color, ms=5, mec="k", mew=0.6)
         for level in levels:
             ax.axhline(level, color="gray", ls=":", lw=0.8)
         ax.set_title(p)
-        ax.set_xlabel("step")
+        ax.set_xlabel("step" if x == "step" else "wall time (s, compile excluded; median over seeds)")
         ax.set_ylabel("rel L2 (median over seeds; band min-max)")
         ax.grid(True, which="both", alpha=0.3)
     for ax in axes.ravel()[len(probs):]:
         ax.axis("off")
     axes.ravel()[0].legend(fontsize=7)
-    fig.suptitle("hybrid switch criteria: relative L2 error (dots: median first switch step)")
+    fig.suptitle(
+        "hybrid switch criteria: relative L2 error"
+        + (" (dots: median first switch step)" if x == "step" else " against wall time")
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -528,6 +582,7 @@ def _ablate(cfg, out_dir, crits, probs, seed_list, levels_t, subs, progress) -> 
     concl = _conclusion(table, crit_labels, levels_t)
 
     fig = _plot(curves, crit_labels, levels_t, os.path.join(out_dir, "ablation.png"))
+    fig_time = _plot(curves, crit_labels, levels_t, os.path.join(out_dir, "ablation_time.png"), x="time")
     _write_csv(os.path.join(out_dir, "runs.csv"), rows, levels_t)
 
     opt = cfg.optimizer.options
@@ -572,11 +627,20 @@ def _ablate(cfg, out_dir, crits, probs, seed_list, levels_t, subs, progress) -> 
     header = (
         "| criterion | final rel L2 median [min – max] | "
         + " | ".join(f"time to {x} (s) [reached]" for x in lv)
-        + " | switch step | guard | rank |"
+        + " | switch step | guard | rank (error) | rank (time) |"
     )
-    sep = "|---" * (5 + len(lv)) + "|"
+    sep = "|---" * (6 + len(lv)) + "|"
     for p in table:
-        lines += [f"### {p}", "", header, sep]
+        target = concl["time_levels"].get(p)
+        lines += [
+            f"### {p}",
+            "",
+            "rank (time): by median wall time to rel L2 "
+            + (f"{target:g}" if target is not None else "— (no criterion reaches any level on every seed)"),
+            "",
+            header,
+            sep,
+        ]
         for c in crit_labels:
             st = table[p][c]
             times = " | ".join(
@@ -588,7 +652,8 @@ def _ablate(cfg, out_dir, crits, probs, seed_list, levels_t, subs, progress) -> 
                 sw += f" ({st['switched_runs']}/{st['n']})"
             lines.append(
                 f"| {c} | {_fmt(st['rel_l2_median'])} [{_fmt(st['rel_l2_min'])} – {_fmt(st['rel_l2_max'])}] | "
-                f"{times} | {sw} | {guard} | {concl['per_criterion'][c]['ranks'][p]:g} |"
+                f"{times} | {sw} | {guard} | {concl['per_criterion'][c]['ranks'][p]:g} | "
+                f"{_fmt(concl['per_criterion'][c]['time_ranks'].get(p), 'g')} |"
             )
         lines.append("")
     lines += [
@@ -600,6 +665,8 @@ def _ablate(cfg, out_dir, crits, probs, seed_list, levels_t, subs, progress) -> 
         *_conclusion_lines(concl, len(probs), len(seed_list), levels_t),
         "",
         f"![rel L2 vs step per criterion]({os.path.basename(fig)})",
+        "",
+        f"![rel L2 vs wall time per criterion]({os.path.basename(fig_time)})",
         "",
         "Per-run numbers: [runs.csv](runs.csv); everything: [metrics.json](metrics.json).",
         "",
@@ -629,6 +696,7 @@ def _ablate(cfg, out_dir, crits, probs, seed_list, levels_t, subs, progress) -> 
         "conclusion": concl,
         "runs": rows,
         "figure": fig,
+        "figure_time": fig_time,
         "report": os.path.join(out_dir, "report.md"),
         "dtype": cfg.dtype,
         "jax_version": jax.__version__,

@@ -167,23 +167,38 @@ def on_plateau(window: int = 200, rtol: float = 1e-2, min_steps: int = 0) -> Cri
 class _GradNorm(Criterion):
     tol: float
     patience: int
+    relative: bool
 
     def init(self, params):
-        return jnp.zeros((), jnp.int32)
+        # (consecutive steps below the threshold, reference norm; -1 until the first step has set it)
+        return jnp.zeros((), jnp.int32), -jnp.ones((), jnp.result_type(float))
 
     def step(self, state, ctx):
-        below = optax.tree.norm(ctx.grad) < self.tol
-        state = jnp.where(below, state + 1, 0).astype(jnp.int32)
-        return state, state >= self.patience, jnp.asarray(REASON_BITS["grad_norm"], jnp.int32)
+        count, ref = state
+        norm = optax.tree.norm(ctx.grad)
+        ref = jnp.where(ref < 0, norm, ref).astype(ref.dtype)
+        threshold = self.tol * ref if self.relative else self.tol
+        below = norm < threshold
+        count = jnp.where(below, count + 1, 0).astype(jnp.int32)
+        return (count, ref), count >= self.patience, jnp.asarray(REASON_BITS["grad_norm"], jnp.int32)
 
 
-def grad_norm_below(tol: float, patience: int = 1) -> Criterion:
-    """Fire when ‖∇L‖ < ``tol`` for ``patience`` consecutive steps."""
-    if not tol > 0:
-        raise ValueError(f"grad_norm_below: tol must be > 0, got {tol!r}")
+def grad_norm_below(tol: float, patience: int = 1, relative: bool = False) -> Criterion:
+    """Fire when ‖∇L‖ < ``tol`` (or, with ``relative=True``, ‖∇L‖ < ``tol`` · ‖∇L(θ_0)‖, the norm at the first
+    step) for ``patience`` consecutive steps.
+
+    The absolute form depends on the scale of the loss (a PDE term with forcing of size (kπ)² has gradients of that
+    size), so one ``tol`` rarely suits several problems; the relative form is invariant to rescaling the loss.
+    """
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0:
+        raise ValueError(f"grad_norm_below: tol must be a number > 0, got {tol!r}")
+    if relative and not tol < 1:
+        raise ValueError(f"grad_norm_below: with relative=True, tol must be in (0, 1), got {tol!r}")
     if not isinstance(patience, int) or patience < 1:
         raise ValueError(f"grad_norm_below: patience must be a positive integer, got {patience!r}")
-    return _GradNorm(float(tol), patience)
+    if not isinstance(relative, bool):
+        raise ValueError(f"grad_norm_below: relative must be true or false, got {relative!r}")
+    return _GradNorm(float(tol), patience, relative)
 
 
 class _CurvatureState(NamedTuple):
