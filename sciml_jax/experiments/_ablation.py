@@ -191,7 +191,7 @@ def _one_run(sub: _config.RunConfig, levels: Sequence[float], progress: bool | N
         reached[f"{level:g}"] = {"time_s": None, "step": None} if hit is None else {"time_s": hit[1], "step": hit[0]}
     return {
         "rel_l2": rel if math.isfinite(rel) else None,
-        "final_loss": _finite(h.final("loss")),
+        "final_loss": _report.finite(h.final("loss")),
         "status": result.status,
         "message": result.message,
         "steps": result.step,
@@ -205,13 +205,6 @@ def _one_run(sub: _config.RunConfig, levels: Sequence[float], progress: bool | N
         "events": events,
         "num_params": int(sum(x.size for x in jax.tree.leaves(setup.params))),
     }
-
-
-def _finite(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 # ----------------------------------------------------------------------------------------------- aggregation

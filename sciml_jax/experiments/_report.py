@@ -16,7 +16,9 @@ from .. import config as _config
 
 
 def finite(x: Any) -> float | None:
-    """float(x), or None when it is not finite (JSON has no NaN/inf)."""
+    """float(x), or None when it is None or not finite (JSON has no NaN/inf)."""
+    if x is None:
+        return None
     x = float(x)
     return x if math.isfinite(x) else None
 
