@@ -2,9 +2,9 @@
 
 from ._fit import FitResult as FitResult
 from ._fit import fit as fit
-from ._fit import load_checkpoint as load_checkpoint
+from ._checkpoint import load_checkpoint as load_checkpoint
 from ._fit import make_step as make_step
-from ._fit import save_checkpoint as save_checkpoint
+from ._checkpoint import save_checkpoint as save_checkpoint
 from ._history import History as History
 from ._sharding import DataParallel as DataParallel
 from ._sharding import data_parallel as data_parallel
