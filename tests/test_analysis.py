@@ -485,7 +485,7 @@ def test_regression_problem():
     prob = sj.problems.get("regression_1d", frequencies=[1, 2], amplitudes=[1.0, 0.5], lo=0.0, hi=2.0)
     x = jnp.array([0.25])
     np.testing.assert_allclose(prob.exact(x), np.sin(np.pi * 0.25) + 0.5 * np.sin(2 * np.pi * 0.25), rtol=1e-15)
-    assert prob.terms["data"].fn(prob.exact, x) == 0.0
+    assert prob.residual_at("data", prob.exact, x) == 0.0
     with pytest.raises(ValueError, match="amplitudes"):
         A.regression_1d(frequencies=[1, 2], amplitudes=[1.0])
     with pytest.raises(ValueError, match="lo must be < hi"):

@@ -11,6 +11,7 @@ NTK trace-ratio loss weights.
 from ._jacobian import WeightsFromBatch as WeightsFromBatch
 from ._jacobian import jacobian as jacobian
 from ._jacobian import ntk_diagonal as ntk_diagonal
+from ._jacobian import parameter_groups as parameter_groups
 from ._jacobian import term_rows as term_rows
 from ._jacobian import with_weights as with_weights
 from ._ntk import NTK as NTK

@@ -138,13 +138,9 @@ def _map(f: Callable, xs: Any, chunk_size: int | None) -> Any:
 def _point_functions(res: pinn.Residual, unravel: Callable) -> dict[str, Callable]:
     """Per term, ``theta: (P,), *point_args -> (m,)``: the term's residual at one point, exactly as ``res.terms``."""
     out = {}
-    for name, term in res.problem.terms.items():
-
-        def point_fn(theta, *point_args, _fn=term.fn):
-            p = unravel(theta)
-            return jnp.reshape(_fn(lambda y: res.apply(p, y), *point_args), (-1,))
-
-        out[name] = point_fn
+    for name in res.term_names:
+        fn = res.point_residual(name)
+        out[name] = lambda theta, *point_args, _fn=fn: _fn(unravel(theta), *point_args)
     return out
 
 
@@ -344,3 +340,31 @@ def ntk_diagonal(
         return {"residual": _map(sq, jnp.arange(n), chunk_size)}
 
     return jax.jit(generic)(flat, batch)
+
+
+def _path_name(path: tuple) -> str:
+    out = ""
+    for k in path:
+        if isinstance(k, jax.tree_util.DictKey):
+            out += f".{k.key}"
+        elif isinstance(k, jax.tree_util.GetAttrKey):
+            out += f".{k.name}"
+        elif isinstance(k, jax.tree_util.SequenceKey):
+            out += f"[{k.idx}]"
+        else:
+            out += f".{k}"
+    return out.lstrip(".") or "params"
+
+
+def parameter_groups(params: Any) -> dict[str, slice]:
+    """Column ranges of J (and rows/columns of G = JᵀJ) per parameter leaf, named by its path.
+
+    Columns follow ``ravel_pytree(params)``: ``{"net.layers[0].weight": slice(0, 32), ..., "unknowns.nu":
+    slice(P - 1, P)}``; an inverse problem's unknowns are labelled ``unknowns.<name>``.
+    """
+    out, start = {}, 0
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        size = int(jnp.size(leaf))
+        out[_path_name(path)] = slice(start, start + size)
+        start += size
+    return out

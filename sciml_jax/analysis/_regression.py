@@ -60,18 +60,7 @@ def regression_1d(
     if not lo < hi:
         raise ValueError(f"{owner}: lo must be < hi, got lo={lo!r}, hi={hi!r}")
     length = hi - lo
-    f_arr = np.asarray(freqs)
-    a_arr = np.asarray(amps)
-
-    def target(x: jax.Array) -> jax.Array:
-        f = jnp.asarray(f_arr, dtype=x.dtype)
-        a = jnp.asarray(a_arr, dtype=x.dtype)
-        return jnp.sum(a * jnp.sin(2 * jnp.pi * f * (x[0] - lo) / length))
-
-    def data(u, x):
-        return u(x) - target(x)
-
-    terms = {"data": problems.Term("interior", data, "u(x) - g(x) (data misfit)")}
+    terms = {"data": problems.Term("interior", _regression_data, "u(x) - g(x) (data misfit)")}
     shift = f"x - {lo:g}" if lo > 0 else ("x" if lo == 0 else f"x + {-lo:g}")
     desc = (
         f"1-D regression of g(x) = sum_k a_k sin(2 pi f_k ({shift}) / {length:g}) on [{lo:g}, {hi:g}] with "
@@ -81,12 +70,21 @@ def regression_1d(
         name="regression_1d",
         domain=geometry.Interval(lo, hi),
         terms=terms,
-        exact=target,
+        exact=_regression_target,
         default_points={"interior": 256},
         order=0,
         options={"frequencies": list(freqs), "amplitudes": list(amps), "lo": lo, "hi": hi},
         description=desc,
+        coeffs={"frequencies": freqs, "amplitudes": amps, "lo": lo, "length": length},
     )
+
+
+def _regression_target(x: jax.Array, c) -> jax.Array:
+    return jnp.sum(c["amplitudes"] * jnp.sin(2 * jnp.pi * c["frequencies"] * (x[0] - c["lo"]) / c["length"]))
+
+
+def _regression_data(u, x, c):
+    return u(x) - _regression_target(x, c)
 
 
 if "regression_1d" not in problems.names():

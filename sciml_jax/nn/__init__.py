@@ -7,6 +7,7 @@
 Frozen arrays (the Fourier matrix B) are kept out of ``params`` by wrapping them in :class:`Frozen`.
 """
 
+from ._functional import Apply as Apply
 from ._functional import from_nnx as from_nnx
 from ._functional import functional as functional
 from ._functional import num_params as num_params
@@ -16,4 +17,4 @@ from ._mlp import MLP as MLP
 from ._mlp import FourierFeatures as FourierFeatures
 from ._mlp import Frozen as Frozen
 
-__all__ = ["ACTIVATIONS", "MLP", "FourierFeatures", "Frozen", "from_nnx", "functional", "num_params", "ravel"]
+__all__ = ["ACTIVATIONS", "Apply", "MLP", "FourierFeatures", "Frozen", "from_nnx", "functional", "num_params", "ravel"]

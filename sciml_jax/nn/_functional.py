@@ -22,6 +22,26 @@ def _trainable(leaf: Any) -> bool:
     return not isinstance(leaf, Frozen) and eqx.is_inexact_array(leaf)
 
 
+class Apply(eqx.Module):
+    """``apply(params, x) = eqx.combine(params, static)(x)``: the pure apply function of an equinox model.
+
+    A pytree whose structure is the model's architecture (layer sizes, activations) and whose leaves are the
+    frozen arrays (e.g. a Fourier-feature matrix), so two models of the same architecture share compiled training
+    steps (``sciml_jax.train.fit`` caches them by structure). Hashed and compared by identity, like a function, so
+    ``jax.jit(apply)`` works.
+    """
+
+    static: Any
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
+
+    def __call__(self, params: Any, x: jax.Array) -> jax.Array:
+        return eqx.combine(params, self.static)(x)
+
+
 def functional(model: eqx.Module) -> tuple[Any, Callable[[Any, jax.Array], jax.Array]]:
     """Splits an equinox model into trainable parameters and a pure apply function.
 
@@ -33,17 +53,14 @@ def functional(model: eqx.Module) -> tuple[Any, Callable[[Any, jax.Array], jax.A
         model: an ``equinox.Module`` mapping one point ``x: (d,)`` to ``()`` or ``(m,)``.
 
     Returns:
-        ``(params, apply)`` with ``apply(params, x) = eqx.combine(params, static)(x)``; ``apply`` closes over the
-        static part only, so it is pure and works under ``jit``, ``vmap``, ``grad``, ``jvp``.
+        ``(params, apply)`` with ``apply(params, x) = eqx.combine(params, static)(x)``; ``apply`` is an
+        :class:`Apply` holding the static part only, so it is pure and works under ``jit``, ``vmap``, ``grad``,
+        ``jvp``.
     """
     if not isinstance(model, eqx.Module):
         raise ValueError(f"model must be an equinox.Module, got {type(model).__name__}: {model!r}")
     params, static = eqx.partition(model, _trainable, is_leaf=_is_frozen)
-
-    def apply(params: Any, x: jax.Array) -> jax.Array:
-        return eqx.combine(params, static)(x)
-
-    return params, apply
+    return params, Apply(static)
 
 
 def from_nnx(module: Any) -> tuple[Any, Callable[[Any, jax.Array], jax.Array]]:

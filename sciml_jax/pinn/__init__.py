@@ -1,5 +1,8 @@
 """Residual core: the weighted residual vector r(θ), loss, per-term metrics and errors."""
 
+from ._residual import ErrorMetric as ErrorMetric
 from ._residual import Residual as Residual
+from ._residual import UnknownValue as UnknownValue
+from ._residual import metrics as metrics
 from ._residual import rel_l2 as rel_l2
 from ._residual import residual as residual

@@ -1,11 +1,13 @@
 """PDE problem zoo: manufactured and benchmark problems with exact or reference solutions.
 
-A :class:`Problem` bundles a domain, named residual :class:`Term` s (each ``fn(u, x)`` evaluated pointwise on one
-point set, the model ``u`` as a point function), the exact solution, default collocation counts and a fixed
-evaluation grid. Problems are built by name with validated options:
+A :class:`Problem` bundles a domain, named fields, named residual :class:`Term` s (each ``fn(u, x[, c])``
+evaluated pointwise on one batch entry, the model ``u`` as named point functions, ``c`` the coefficients and
+unknowns), the exact solution, default collocation counts and a fixed evaluation grid. A problem is a pytree: its
+coefficients are array leaves, so changing them (``prob.replace(coeffs={"k": 3.0})``) recompiles nothing.
+Problems are built by name with validated options, or by hand (see docs/OWN_PROBLEM.md):
 
     prob = get("poisson_1d", k=4)            # or poisson_1d(k=4)
-    prob.terms["pde"].fn(prob.exact, x)      # ~ 0 for x: (1,)
+    prob.residual_at("pde", prob.exact, x)   # ~ 0 for x: (1,)
     names()                                  # all registered problems
     print(describe("burgers_1d"))            # docstring and options with defaults
 
@@ -13,8 +15,16 @@ Zoo: poisson_1d, poisson_nd, helmholtz_2d, biharmonic_1d, biharmonic_2d, sharp_g
 heat_1d, convection_1d, reaction_1d, wave_1d, burgers_1d (space-time, time is the last coordinate).
 """
 
+from ._conditions import dirichlet as dirichlet
+from ._conditions import initial as initial
+from ._conditions import neumann as neumann
+from ._conditions import periodic as periodic
+from ._conditions import robin as robin
+from ._core import Fields as Fields
 from ._core import Problem as Problem
 from ._core import Term as Term
+from ._core import Unknown as Unknown
+from ._core import point_sets as point_sets
 from ._evolution import burgers_1d as burgers_1d
 from ._evolution import convection_1d as convection_1d
 from ._evolution import heat_1d as heat_1d
@@ -49,8 +59,16 @@ for _factory in (
 del _factory
 
 __all__ = [
+    "Fields",
     "Problem",
     "Term",
+    "Unknown",
+    "dirichlet",
+    "initial",
+    "neumann",
+    "periodic",
+    "point_sets",
+    "robin",
     "biharmonic_1d",
     "biharmonic_2d",
     "burgers_1d",

@@ -2,6 +2,9 @@
 
 Points are ``(x, t)``: time is the last coordinate. The domain is ``SpaceTime(Interval(a, b), 0, T)`` with point
 sets ``interior`` (a < x < b, 0 < t <= T), ``boundary`` (x in {a, b}, 0 < t <= T) and ``initial`` (t = 0).
+
+Term, exact and forcing functions are module-level functions of the point and the coefficients ``c``, so problems
+that differ only in coefficient values share compiled training steps.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import jax.numpy as jnp
 from .. import geometry
 from .. import operators as ops
 from . import _burgers
+from ._conditions import dirichlet, initial, periodic
 from ._core import Problem, Term, integer, real
 
 _PI = math.pi
@@ -24,20 +28,16 @@ def _as_given(value, checked: float):
 
 
 def _dirichlet(exact) -> Term:
-    return Term("boundary", lambda u, x: u(x) - exact(x), "u - g = 0 with g the exact solution (Dirichlet)")
+    return dirichlet(exact, description="u - g = 0 with g the exact solution (Dirichlet)")
 
 
 def _initial(u0, what: str) -> Term:
-    return Term("initial", lambda u, x: u(x) - u0(x[0]), f"u(x, 0) - u0(x) = 0, u0 = {what}")
+    return initial(u0, description=f"u(x, 0) - u0(x) = 0, u0 = {what}")
 
 
 def _periodic(lo: float, hi: float) -> Term:
     """u(lo, t) - u(hi, t) for the time t of the boundary point (both ends give the same residual)."""
-
-    def fn(u, x):
-        return u(x.at[0].set(lo)) - u(x.at[0].set(hi))
-
-    return Term("boundary", fn, f"u({lo:g}, t) - u({hi:g}, t) = 0 (periodic in x)")
+    return periodic(0, lo, hi, description=f"u({lo:g}, t) - u({hi:g}, t) = 0 (periodic in x)")
 
 
 def _space_time(lo: float, hi: float, t1: float = 1.0) -> geometry.SpaceTime:
@@ -45,6 +45,18 @@ def _space_time(lo: float, hi: float, t1: float = 1.0) -> geometry.SpaceTime:
 
 
 # -------------------------------------------------------------------------------------------------- heat
+
+
+def _heat_exact(x, c):
+    return jnp.exp(-c["alpha"] * (c["k"] * _PI) ** 2 * x[-1]) * jnp.sin(c["k"] * _PI * x[0])
+
+
+def _heat_u0(x, c):
+    return jnp.sin(c["k"] * _PI * x[0])
+
+
+def _heat_pde(u, x, c):
+    return ops.time_derivative(u)(x) - c["alpha"] * ops.laplacian(u, dims=_X)(x)
 
 
 def heat_1d(alpha=0.1, k=1) -> Problem:
@@ -66,34 +78,40 @@ def heat_1d(alpha=0.1, k=1) -> Problem:
     owner = "heat_1d"
     af = real(alpha, "alpha", owner, low=0.0, strict=False)
     kf = real(k, "k", owner, low=0.0)
-    kpi = kf * _PI
-
-    def exact(x):
-        return jnp.exp(-af * kpi**2 * x[-1]) * jnp.sin(kpi * x[0])
-
-    def pde(u, x):
-        return ops.time_derivative(u)(x) - af * ops.laplacian(u, dims=_X)(x)
 
     return Problem(
         name="heat_1d",
         domain=_space_time(0.0, 1.0),
         terms={
-            "pde": Term("interior", pde, "u_t - alpha u_xx = 0"),
-            "bc": _dirichlet(exact),
-            "ic": _initial(lambda x0: jnp.sin(kpi * x0), f"sin({kf:g} pi x)"),
+            "pde": Term("interior", _heat_pde, "u_t - alpha u_xx = 0"),
+            "bc": _dirichlet(_heat_exact),
+            "ic": _initial(_heat_u0, "sin(k pi x)"),
         },
-        exact=exact,
+        exact=_heat_exact,
         default_points={"interior": 1000, "boundary": 200, "initial": 100},
         order=2,
         options={"alpha": _as_given(alpha, af), "k": _as_given(k, kf)},
         description=(
-            f"u_t = alpha u_xx on [0, 1] x [0, 1], alpha = {af:g}, exact u = exp(-alpha k^2 pi^2 t) sin(k pi x) "
-            f"with k = {kf:g}; Dirichlet and initial data from u."
+            "u_t = alpha u_xx on [0, 1] x [0, 1], exact u = exp(-alpha k^2 pi^2 t) sin(k pi x); Dirichlet and "
+            "initial data from u."
         ),
+        coeffs={"alpha": af, "k": kf},
     )
 
 
 # -------------------------------------------------------------------------------------------- convection
+
+
+def _convection_exact(x, c):
+    return jnp.sin(x[0] - c["beta"] * x[-1])
+
+
+def _sin_x(x):
+    return jnp.sin(x[0])
+
+
+def _convection_pde(u, x, c):
+    return ops.time_derivative(u)(x) + c["beta"] * ops.partial(u, 0)(x)
 
 
 def convection_1d(beta=1.0) -> Problem:
@@ -115,36 +133,42 @@ def convection_1d(beta=1.0) -> Problem:
     """
     bf = real(beta, "beta", "convection_1d")
 
-    def exact(x):
-        return jnp.sin(x[0] - bf * x[-1])
-
-    def pde(u, x):
-        return ops.time_derivative(u)(x) + bf * ops.partial(u, 0)(x)
-
     return Problem(
         name="convection_1d",
         domain=_space_time(0.0, 2 * _PI),
         terms={
-            "pde": Term("interior", pde, "u_t + beta u_x = 0"),
+            "pde": Term("interior", _convection_pde, "u_t + beta u_x = 0"),
             "bc": _periodic(0.0, 2 * _PI),
-            "ic": _initial(jnp.sin, "sin(x)"),
+            "ic": _initial(_sin_x, "sin(x)"),
         },
-        exact=exact,
+        exact=_convection_exact,
         default_points={"interior": 2000, "boundary": 200, "initial": 256},
         order=1,
         options={"beta": _as_given(beta, bf)},
         description=(
-            f"u_t + beta u_x = 0 on [0, 2 pi] x [0, 1], beta = {bf:g}, u(x, 0) = sin x, periodic in x; "
-            "exact u = sin(x - beta t) (Krishnapriyan et al. 2021)."
+            "u_t + beta u_x = 0 on [0, 2 pi] x [0, 1], u(x, 0) = sin x, periodic in x; exact u = sin(x - beta t) "
+            "(Krishnapriyan et al. 2021)."
         ),
+        coeffs={"beta": bf},
     )
 
 
 # ---------------------------------------------------------------------------------------------- reaction
 
 
-def _gaussian_bump(x0):
-    return jnp.exp(-((x0 - _PI) ** 2) / (2.0 * (_PI / 4.0) ** 2))
+def _gaussian_bump(x):
+    return jnp.exp(-((x[0] - _PI) ** 2) / (2.0 * (_PI / 4.0) ** 2))
+
+
+def _reaction_exact(x, c):
+    b = _gaussian_bump(x)
+    g = b * jnp.exp(c["rho"] * x[-1])
+    return g / (g + 1.0 - b)
+
+
+def _reaction_pde(u, x, c):
+    v = u(x)
+    return ops.time_derivative(u)(x) - c["rho"] * v * (1.0 - v)
 
 
 def reaction_1d(rho=1.0) -> Problem:
@@ -167,34 +191,44 @@ def reaction_1d(rho=1.0) -> Problem:
     """
     rf = real(rho, "rho", "reaction_1d")
 
-    def exact(x):
-        g = _gaussian_bump(x[0]) * jnp.exp(rf * x[-1])
-        return g / (g + 1.0 - _gaussian_bump(x[0]))
-
-    def pde(u, x):
-        v = u(x)
-        return ops.time_derivative(u)(x) - rf * v * (1.0 - v)
-
     return Problem(
         name="reaction_1d",
         domain=_space_time(0.0, 2 * _PI),
         terms={
-            "pde": Term("interior", pde, "u_t - rho u (1 - u) = 0"),
+            "pde": Term("interior", _reaction_pde, "u_t - rho u (1 - u) = 0"),
             "bc": _periodic(0.0, 2 * _PI),
             "ic": _initial(_gaussian_bump, "exp(-(x - pi)^2 / (2 (pi/4)^2))"),
         },
-        exact=exact,
+        exact=_reaction_exact,
         default_points={"interior": 2000, "boundary": 200, "initial": 256},
         order=1,
         options={"rho": _as_given(rho, rf)},
         description=(
-            f"u_t = rho u (1 - u) on [0, 2 pi] x [0, 1], rho = {rf:g}, Gaussian initial bump, periodic in x; "
-            "exact logistic solution (Krishnapriyan et al. 2021)."
+            "u_t = rho u (1 - u) on [0, 2 pi] x [0, 1], Gaussian initial bump, periodic in x; exact logistic "
+            "solution (Krishnapriyan et al. 2021)."
         ),
+        coeffs={"rho": rf},
     )
 
 
 # -------------------------------------------------------------------------------------------------- wave
+
+
+def _wave_exact(x, c):
+    xs, t = x[0], x[-1]
+    return jnp.sin(_PI * xs) * jnp.cos(c["c"] * _PI * t) + 0.5 * jnp.sin(4 * _PI * xs) * jnp.cos(4 * c["c"] * _PI * t)
+
+
+def _wave_u0(x):
+    return jnp.sin(_PI * x[0]) + 0.5 * jnp.sin(4 * _PI * x[0])
+
+
+def _wave_pde(u, x, c):
+    return ops.time_derivative(u, 2)(x) - c["c"] ** 2 * ops.laplacian(u, dims=_X)(x)
+
+
+def _wave_ic_t(u, x):
+    return ops.time_derivative(u)(x)
 
 
 def wave_1d(c=2.0) -> Problem:
@@ -219,38 +253,37 @@ def wave_1d(c=2.0) -> Problem:
     """
     cf = real(c, "c", "wave_1d", low=0.0)
 
-    def exact(x):
-        xs, t = x[0], x[-1]
-        return jnp.sin(_PI * xs) * jnp.cos(cf * _PI * t) + 0.5 * jnp.sin(4 * _PI * xs) * jnp.cos(4 * cf * _PI * t)
-
-    def pde(u, x):
-        return ops.time_derivative(u, 2)(x) - cf**2 * ops.laplacian(u, dims=_X)(x)
-
-    def ic_t(u, x):
-        return ops.time_derivative(u)(x)
-
     return Problem(
         name="wave_1d",
         domain=_space_time(0.0, 1.0),
         terms={
-            "pde": Term("interior", pde, "u_tt - c^2 u_xx = 0"),
-            "bc": _dirichlet(exact),
-            "ic": _initial(lambda x0: jnp.sin(_PI * x0) + 0.5 * jnp.sin(4 * _PI * x0),
-                           "sin(pi x) + 0.5 sin(4 pi x)"),
-            "ic_t": Term("initial", ic_t, "u_t(x, 0) = 0"),
+            "pde": Term("interior", _wave_pde, "u_tt - c^2 u_xx = 0"),
+            "bc": _dirichlet(_wave_exact),
+            "ic": _initial(_wave_u0, "sin(pi x) + 0.5 sin(4 pi x)"),
+            "ic_t": Term("initial", _wave_ic_t, "u_t(x, 0) = 0"),
         },
-        exact=exact,
+        exact=_wave_exact,
         default_points={"interior": 2000, "boundary": 200, "initial": 200},
         order=2,
         options={"c": _as_given(c, cf)},
         description=(
-            f"u_tt = c^2 u_xx on [0, 1] x [0, 1], c = {cf:g}, exact u = sin(pi x) cos(c pi t) "
-            "+ 0.5 sin(4 pi x) cos(4 c pi t) (Wang, Yu & Perdikaris 2022)."
+            "u_tt = c^2 u_xx on [0, 1] x [0, 1], exact u = sin(pi x) cos(c pi t) + 0.5 sin(4 pi x) cos(4 c pi t) "
+            "(Wang, Yu & Perdikaris 2022)."
         ),
+        coeffs={"c": cf},
     )
 
 
 # ----------------------------------------------------------------------------------------------- Burgers
+
+
+def _burgers_pde(u, x, c):
+    g = ops.grad(u)(x)  # (u_x, u_t) in one reverse pass
+    return g[1] + u(x) * g[0] - c["nu"] * ops.laplacian(u, dims=_X)(x)
+
+
+def _minus_sin_pi_x(x):
+    return -jnp.sin(_PI * x[0])
 
 
 def burgers_1d(nu=0.01 / _PI, nodes=None) -> Problem:
@@ -278,26 +311,22 @@ def burgers_1d(nu=0.01 / _PI, nodes=None) -> Problem:
     owner = "burgers_1d"
     nf = real(nu, "nu", owner, low=0.0)
     n_nodes = _burgers.default_nodes(nf) if nodes is None else integer(nodes, "nodes", owner, low=20)
-    exact = _burgers.cole_hopf(nf, n_nodes)
-
-    def pde(u, x):
-        g = ops.grad(u)(x)  # (u_x, u_t) in one reverse pass
-        return g[1] + u(x) * g[0] - nf * ops.laplacian(u, dims=_X)(x)
 
     return Problem(
         name="burgers_1d",
         domain=_space_time(-1.0, 1.0),
         terms={
-            "pde": Term("interior", pde, "u_t + u u_x - nu u_xx = 0"),
-            "bc": Term("boundary", lambda u, x: u(x), "u(+-1, t) = 0"),
-            "ic": _initial(lambda x0: -jnp.sin(_PI * x0), "-sin(pi x)"),
+            "pde": Term("interior", _burgers_pde, "u_t + u u_x - nu u_xx = 0"),
+            "bc": dirichlet(0.0, description="u(+-1, t) = 0"),
+            "ic": _initial(_minus_sin_pi_x, "-sin(pi x)"),
         },
-        exact=exact,
+        exact=_burgers.cole_hopf_fn(n_nodes),
         default_points={"interior": 2000, "boundary": 200, "initial": 256},
         order=2,
         options={"nu": nf, "nodes": n_nodes},
         description=(
-            f"u_t + u u_x = nu u_xx on [-1, 1] x [0, 1], nu = {nf:.6g}, u(x, 0) = -sin(pi x), u(+-1, t) = 0 "
-            f"(Raissi et al. 2019); reference solution: Cole-Hopf integral, {n_nodes}-node Gauss-Hermite."
+            "u_t + u u_x = nu u_xx on [-1, 1] x [0, 1], u(x, 0) = -sin(pi x), u(+-1, t) = 0 (Raissi et al. 2019); "
+            f"reference solution: Cole-Hopf integral, {n_nodes}-node Gauss-Hermite."
         ),
+        coeffs={"nu": nf},
     )

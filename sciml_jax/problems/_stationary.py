@@ -3,6 +3,9 @@
 Every problem is manufactured: an exact solution u* is chosen, the forcing f and any boundary data are derived from
 it in closed form (written out below; the tests check them against automatic differentiation of u*), and the
 residual terms vanish at u* up to rounding.
+
+Term, exact and forcing functions are module-level functions of the point and the coefficients ``c`` (the
+factory's real-valued options), so problems that differ only in those values share compiled training steps.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import jax.numpy as jnp
 
 from .. import geometry
 from .. import operators as ops
+from ._conditions import dirichlet
 from ._core import Problem, Term, integer, real, reals
 
 _PI = math.pi
@@ -24,10 +28,23 @@ def _as_given(value, checked: float):
 
 
 def _dirichlet(exact) -> Term:
-    return Term("boundary", lambda u, x: u(x) - exact(x), "u - g = 0 with g the exact solution (Dirichlet)")
+    return dirichlet(exact, description="u - g = 0 with g the exact solution (Dirichlet)")
 
 
 # ---------------------------------------------------------------------------------------------- Poisson 1-D
+
+
+def _poisson_1d_exact(x, c):
+    return jnp.sum(c["amplitudes"] * jnp.sin(c["frequencies"] * _PI * x[0]))
+
+
+def _poisson_1d_forcing(x, c):
+    kk = c["frequencies"] * _PI
+    return jnp.sum(c["amplitudes"] * kk**2 * jnp.sin(kk * x[0]))
+
+
+def _poisson_1d_pde(u, x, c):
+    return -ops.laplacian(u)(x) - _poisson_1d_forcing(x, c)
 
 
 def poisson_1d(k=1, amplitudes=None, frequencies=None) -> Problem:
@@ -73,23 +90,11 @@ def poisson_1d(k=1, amplitudes=None, frequencies=None) -> Problem:
                 f"{owner}: amplitudes must not all be zero (the solution would vanish), got {amplitudes!r}"
             )
 
-    def exact(x):
-        kk = jnp.asarray(freqs, dtype=x.dtype) * _PI
-        return jnp.sum(jnp.asarray(amps, dtype=x.dtype) * jnp.sin(kk * x[0]))
-
-    def forcing(x):
-        kk = jnp.asarray(freqs, dtype=x.dtype) * _PI
-        return jnp.sum(jnp.asarray(amps, dtype=x.dtype) * kk**2 * jnp.sin(kk * x[0]))
-
-    def pde(u, x):
-        return -ops.laplacian(u)(x) - forcing(x)
-
-    modes = " + ".join(f"{a:g} sin({f:g} pi x)" for a, f in zip(amps, freqs))
     return Problem(
         name="poisson_1d",
         domain=geometry.Interval(0.0, 1.0),
-        terms={"pde": Term("interior", pde, "-u'' - f = 0"), "bc": _dirichlet(exact)},
-        exact=exact,
+        terms={"pde": Term("interior", _poisson_1d_pde, "-u'' - f = 0"), "bc": _dirichlet(_poisson_1d_exact)},
+        exact=_poisson_1d_exact,
         default_points={"interior": 128, "boundary": 2},
         order=2,
         options={
@@ -97,13 +102,27 @@ def poisson_1d(k=1, amplitudes=None, frequencies=None) -> Problem:
             "amplitudes": None if amplitudes is None else list(amps),
             "frequencies": None if frequencies is None else list(freqs),
         },
-        description=f"-u'' = f on [0, 1], Dirichlet data from the exact solution u = {modes}.",
-        forcing=forcing,
+        description="-u'' = f on [0, 1], Dirichlet data from the exact solution u = sum_j a_j sin(k_j pi x) "
+        "(coefficients: frequencies k_j, amplitudes a_j).",
+        forcing=_poisson_1d_forcing,
         eval_size=1000,
+        coeffs={"frequencies": freqs, "amplitudes": amps},
     )
 
 
 # ---------------------------------------------------------------------------------------------- Poisson n-D
+
+
+def _poisson_nd_exact(x, c):
+    return jnp.prod(jnp.sin(c["k"] * _PI * x))
+
+
+def _poisson_nd_forcing(x, c):
+    return x.shape[0] * (c["k"] * _PI) ** 2 * _poisson_nd_exact(x, c)
+
+
+def _poisson_nd_pde(u, x, c):
+    return -ops.laplacian(u)(x) - _poisson_nd_forcing(x, c)
 
 
 def poisson_nd(dim=2, k=1) -> Problem:
@@ -130,16 +149,6 @@ def poisson_nd(dim=2, k=1) -> Problem:
     owner = "poisson_nd"
     dim = integer(dim, "dim", owner, low=1)
     kf = real(k, "k", owner, low=0.0)
-    kpi = kf * _PI
-
-    def exact(x):
-        return jnp.prod(jnp.sin(kpi * x))
-
-    def forcing(x):
-        return dim * kpi**2 * exact(x)
-
-    def pde(u, x):
-        return -ops.laplacian(u)(x) - forcing(x)
 
     if dim == 1:
         points = {"interior": 128, "boundary": 2}
@@ -151,22 +160,32 @@ def poisson_nd(dim=2, k=1) -> Problem:
     return Problem(
         name="poisson_nd",
         domain=geometry.Box((0.0,) * dim, (1.0,) * dim),
-        terms={"pde": Term("interior", pde, "-Laplace(u) - f = 0"), "bc": _dirichlet(exact)},
-        exact=exact,
+        terms={"pde": Term("interior", _poisson_nd_pde, "-Laplace(u) - f = 0"), "bc": _dirichlet(_poisson_nd_exact)},
+        exact=_poisson_nd_exact,
         default_points=points,
         order=2,
         options={"dim": dim, "k": _as_given(k, kf)},
-        description=(
-            f"-Laplace(u) = f on [0, 1]^{dim}, Dirichlet data from the exact solution "
-            f"u = prod_i sin({kf:g} pi x_i)."
-        ),
-        forcing=forcing,
+        description=f"-Laplace(u) = f on [0, 1]^{dim}, Dirichlet data from the exact solution u = prod_i sin(k pi x_i).",
+        forcing=_poisson_nd_forcing,
         eval_size=eval_size,
         eval_method=eval_method,
+        coeffs={"k": kf},
     )
 
 
 # ---------------------------------------------------------------------------------------------- Helmholtz 2-D
+
+
+def _helmholtz_exact(x, c):
+    return jnp.sin(c["a1"] * _PI * x[0]) * jnp.sin(c["a2"] * _PI * x[1])
+
+
+def _helmholtz_forcing(x, c):
+    return (c["k"] ** 2 - (c["a1"] ** 2 + c["a2"] ** 2) * _PI**2) * _helmholtz_exact(x, c)
+
+
+def _helmholtz_pde(u, x, c):
+    return ops.laplacian(u)(x) + c["k"] ** 2 * u(x) - _helmholtz_forcing(x, c)
 
 
 def helmholtz_2d(a1=1, a2=4, k=1.0) -> Problem:
@@ -195,32 +214,44 @@ def helmholtz_2d(a1=1, a2=4, k=1.0) -> Problem:
     a2f = real(a2, "a2", owner, low=0.0)
     kf = real(k, "k", owner, low=0.0, strict=False)
 
-    def exact(x):
-        return jnp.sin(a1f * _PI * x[0]) * jnp.sin(a2f * _PI * x[1])
-
-    def forcing(x):
-        return (kf**2 - (a1f**2 + a2f**2) * _PI**2) * exact(x)
-
-    def pde(u, x):
-        return ops.laplacian(u)(x) + kf**2 * u(x) - forcing(x)
-
     return Problem(
         name="helmholtz_2d",
         domain=geometry.Box((-1.0, -1.0), (1.0, 1.0)),
-        terms={"pde": Term("interior", pde, "Laplace(u) + k^2 u - f = 0"), "bc": _dirichlet(exact)},
-        exact=exact,
+        terms={"pde": Term("interior", _helmholtz_pde, "Laplace(u) + k^2 u - f = 0"), "bc": _dirichlet(_helmholtz_exact)},
+        exact=_helmholtz_exact,
         default_points={"interior": 2000, "boundary": 400},
         order=2,
         options={"a1": _as_given(a1, a1f), "a2": _as_given(a2, a2f), "k": _as_given(k, kf)},
         description=(
-            f"Laplace(u) + k^2 u = f on [-1, 1]^2 with k = {kf:g}, exact u = sin({a1f:g} pi x) sin({a2f:g} pi y) "
-            "(Wang, Teng & Perdikaris 2021), Dirichlet data from u."
+            "Laplace(u) + k^2 u = f on [-1, 1]^2, exact u = sin(a1 pi x) sin(a2 pi y) (Wang, Teng & Perdikaris 2021), "
+            "Dirichlet data from u."
         ),
-        forcing=forcing,
+        forcing=_helmholtz_forcing,
+        coeffs={"a1": a1f, "a2": a2f, "k": kf},
     )
 
 
 # ---------------------------------------------------------------------------------------------- biharmonic
+
+
+def _sin_kpi(x, c):
+    return jnp.sin(c["k"] * _PI * x[0])
+
+
+def _biharmonic_1d_forcing(x, c):
+    return (c["k"] * _PI) ** 4 * _sin_kpi(x, c)
+
+
+def _biharmonic_1d_exact_xx(x, c):
+    return -((c["k"] * _PI) ** 2) * _sin_kpi(x, c)
+
+
+def _biharmonic_1d_pde(u, x, c):
+    return ops.biharmonic(u)(x) - _biharmonic_1d_forcing(x, c)
+
+
+def _biharmonic_1d_bc_uxx(u, x, c):
+    return ops.laplacian(u)(x) - _biharmonic_1d_exact_xx(x, c)
 
 
 def biharmonic_1d(k=1) -> Problem:
@@ -240,39 +271,44 @@ def biharmonic_1d(k=1) -> Problem:
     """
     owner = "biharmonic_1d"
     kf = real(k, "k", owner, low=0.0)
-    kpi = kf * _PI
-
-    def exact(x):
-        return jnp.sin(kpi * x[0])
-
-    def forcing(x):
-        return kpi**4 * jnp.sin(kpi * x[0])
-
-    def exact_xx(x):
-        return -(kpi**2) * jnp.sin(kpi * x[0])
-
-    def pde(u, x):
-        return ops.biharmonic(u)(x) - forcing(x)
-
-    def bc_uxx(u, x):
-        return ops.laplacian(u)(x) - exact_xx(x)
 
     return Problem(
         name="biharmonic_1d",
         domain=geometry.Interval(0.0, 1.0),
         terms={
-            "pde": Term("interior", pde, "u'''' - f = 0"),
-            "bc": _dirichlet(exact),
-            "bc_uxx": Term("boundary", bc_uxx, "u'' - h = 0 with h = u*'' (simply supported end)"),
+            "pde": Term("interior", _biharmonic_1d_pde, "u'''' - f = 0"),
+            "bc": _dirichlet(_sin_kpi),
+            "bc_uxx": Term("boundary", _biharmonic_1d_bc_uxx, "u'' - h = 0 with h = u*'' (simply supported end)"),
         },
-        exact=exact,
+        exact=_sin_kpi,
         default_points={"interior": 128, "boundary": 2},
         order=4,
         options={"k": _as_given(k, kf)},
-        description=f"u'''' = f on [0, 1], u and u'' given at both ends, exact u = sin({kf:g} pi x).",
-        forcing=forcing,
+        description="u'''' = f on [0, 1], u and u'' given at both ends, exact u = sin(k pi x).",
+        forcing=_biharmonic_1d_forcing,
         eval_size=1000,
+        coeffs={"k": kf},
     )
+
+
+def _biharmonic_2d_exact(x, c):
+    return jnp.sin(c["k"] * _PI * x[0]) * jnp.sin(c["k"] * _PI * x[1])
+
+
+def _biharmonic_2d_forcing(x, c):
+    return 4.0 * (c["k"] * _PI) ** 4 * _biharmonic_2d_exact(x, c)
+
+
+def _biharmonic_2d_exact_lap(x, c):
+    return -2.0 * (c["k"] * _PI) ** 2 * _biharmonic_2d_exact(x, c)
+
+
+def _biharmonic_2d_pde(u, x, c):
+    return ops.biharmonic(u)(x) - _biharmonic_2d_forcing(x, c)
+
+
+def _biharmonic_2d_bc_lap(u, x, c):
+    return ops.laplacian(u)(x) - _biharmonic_2d_exact_lap(x, c)
 
 
 def biharmonic_2d(k=1) -> Problem:
@@ -292,44 +328,51 @@ def biharmonic_2d(k=1) -> Problem:
     """
     owner = "biharmonic_2d"
     kf = real(k, "k", owner, low=0.0)
-    kpi = kf * _PI
-
-    def exact(x):
-        return jnp.sin(kpi * x[0]) * jnp.sin(kpi * x[1])
-
-    def forcing(x):
-        return 4.0 * kpi**4 * exact(x)
-
-    def exact_lap(x):
-        return -2.0 * kpi**2 * exact(x)
-
-    def pde(u, x):
-        return ops.biharmonic(u)(x) - forcing(x)
-
-    def bc_lap(u, x):
-        return ops.laplacian(u)(x) - exact_lap(x)
 
     return Problem(
         name="biharmonic_2d",
         domain=geometry.Box((0.0, 0.0), (1.0, 1.0)),
         terms={
-            "pde": Term("interior", pde, "Laplace^2(u) - f = 0"),
-            "bc": _dirichlet(exact),
-            "bc_lap": Term("boundary", bc_lap, "Laplace(u) - h = 0 with h = Laplace(u*) (Navier condition)"),
+            "pde": Term("interior", _biharmonic_2d_pde, "Laplace^2(u) - f = 0"),
+            "bc": _dirichlet(_biharmonic_2d_exact),
+            "bc_lap": Term(
+                "boundary", _biharmonic_2d_bc_lap, "Laplace(u) - h = 0 with h = Laplace(u*) (Navier condition)"
+            ),
         },
-        exact=exact,
+        exact=_biharmonic_2d_exact,
         default_points={"interior": 1000, "boundary": 200},
         order=4,
         options={"k": _as_given(k, kf)},
         description=(
-            f"Laplace^2(u) = f on [0, 1]^2, u and Laplace(u) given on the boundary (simply supported plate), "
-            f"exact u = sin({kf:g} pi x) sin({kf:g} pi y)."
+            "Laplace^2(u) = f on [0, 1]^2, u and Laplace(u) given on the boundary (simply supported plate), "
+            "exact u = sin(k pi x) sin(k pi y)."
         ),
-        forcing=forcing,
+        forcing=_biharmonic_2d_forcing,
+        coeffs={"k": kf},
     )
 
 
 # ---------------------------------------------------------------------------------------------- sharp layer
+
+
+def _sharp_radius(x, c):
+    return jnp.sqrt((x[0] - c["center"][0]) ** 2 + (x[1] - c["center"][1]) ** 2)
+
+
+def _sharp_exact(x, c):
+    return jnp.arctan((_sharp_radius(x, c) - c["radius"]) / c["width"])
+
+
+def _sharp_forcing(x, c):
+    alpha = 1.0 / c["width"]
+    r = _sharp_radius(x, c)
+    s = alpha * (r - c["radius"])
+    q = 1.0 + s**2
+    return 2.0 * alpha**2 * s / q**2 - alpha / (r * q)
+
+
+def _sharp_pde(u, x, c):
+    return -ops.laplacian(u)(x) - _sharp_forcing(x, c)
 
 
 def sharp_gradient_2d(width=0.02, center=(-0.05, -0.05), radius=0.7) -> Problem:
@@ -365,34 +408,19 @@ def sharp_gradient_2d(width=0.02, center=(-0.05, -0.05), radius=0.7) -> Problem:
             f"{owner}: center must lie outside the closed unit square [0, 1]^2 (the solution is not differentiable "
             f"at the centre), got {center!r}"
         )
-    alpha = 1.0 / wf
-
-    def _radius(x):
-        return jnp.sqrt((x[0] - c[0]) ** 2 + (x[1] - c[1]) ** 2)
-
-    def exact(x):
-        return jnp.arctan(alpha * (_radius(x) - r0))
-
-    def forcing(x):
-        r = _radius(x)
-        s = alpha * (r - r0)
-        q = 1.0 + s**2
-        return 2.0 * alpha**2 * s / q**2 - alpha / (r * q)
-
-    def pde(u, x):
-        return -ops.laplacian(u)(x) - forcing(x)
 
     return Problem(
         name="sharp_gradient_2d",
         domain=geometry.Box((0.0, 0.0), (1.0, 1.0)),
-        terms={"pde": Term("interior", pde, "-Laplace(u) - f = 0"), "bc": _dirichlet(exact)},
-        exact=exact,
+        terms={"pde": Term("interior", _sharp_pde, "-Laplace(u) - f = 0"), "bc": _dirichlet(_sharp_exact)},
+        exact=_sharp_exact,
         default_points={"interior": 2000, "boundary": 400},
         order=2,
         options={"width": wf, "center": list(c), "radius": _as_given(radius, r0)},
         description=(
-            f"-Laplace(u) = f on [0, 1]^2 with the wave-front solution u = atan((|x - c| - r0) / w), "
-            f"c = ({c[0]:g}, {c[1]:g}), r0 = {r0:g}, w = {wf:g} (Mitchell 2013); Dirichlet data from u."
+            "-Laplace(u) = f on [0, 1]^2 with the wave-front solution u = atan((|x - c| - r0) / w) of centre c, "
+            "radius r0 and width w (Mitchell 2013); Dirichlet data from u."
         ),
-        forcing=forcing,
+        forcing=_sharp_forcing,
+        coeffs={"width": wf, "center": c, "radius": r0},
     )

@@ -1,5 +1,7 @@
 """Training loop: jitted scan chunks, history, checkpoints, resume."""
 
+from ._compile import cache_info as cache_info
+from ._compile import clear_cache as clear_cache
 from ._fit import FitResult as FitResult
 from ._fit import fit as fit
 from ._checkpoint import load_checkpoint as load_checkpoint

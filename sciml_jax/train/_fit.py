@@ -1,4 +1,4 @@
-"""fit(): jitted optimisation loop in fixed-length lax.scan chunks, with history, checkpoints and a non-finite guard."""
+"""fit(): the one training loop: compiled chunks of steps (cached by structure), history, checkpoints, guards."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dataclasses
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -16,7 +17,7 @@ import numpy as np
 import optax
 
 from ..optim._info import events_from_info, logged_info
-from . import _sharding
+from . import _compile, _sharding
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._history import History
 
@@ -94,17 +95,6 @@ def _make_objective(residual: Callable) -> tuple[Callable, Callable, tuple[str, 
     return loss_only, residual, ()
 
 
-def _as_extra_args(optimizer: Any) -> optax.GradientTransformationExtraArgs:
-    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
-        return optimizer
-    if isinstance(optimizer, optax.GradientTransformation):
-        return optax.with_extra_args_support(optimizer)
-    raise ValueError(
-        f"optimizer: expected an optax GradientTransformation or GradientTransformationExtraArgs, "
-        f"got {type(optimizer).__name__}"
-    )
-
-
 def make_step(
     residual: Callable, optimizer: optax.GradientTransformationExtraArgs, *, sharding: Any = None
 ) -> Callable:
@@ -154,43 +144,209 @@ def make_step(
     return step
 
 
-def _build_chunk(step: Callable, chunk: int) -> Callable:
-    """A jittable function running ``chunk`` steps in lax.scan; steps with index >= n_active are skipped."""
+class _Outputs(NamedTuple):
+    """Per-step records of one chunk, preallocated (NaN) and filled step by step."""
 
-    def run_chunk(carry: _Carry, batch: Batch, start: jax.Array, stop: jax.Array):
-        def body(c: _Carry, i):
+    loss: jax.Array
+    terms: dict
+    grad_norm: jax.Array
+    info: dict
+
+
+def _minibatch(batch: Batch, sizes: Mapping[str, int], key: jax.Array, step: jax.Array) -> dict:
+    """The mini-batch of training step ``step``: for each entry in ``sizes``, ``sizes[k]`` rows of ``batch[k]``.
+
+    Entry k (n_k rows, b_k per step) is read in epochs of e_k = n_k // b_k steps: epoch j = step // e_k is a
+    permutation of the rows from ``fold_in(fold_in(key, k's position), j)`` and step s takes its slice
+    [(s mod e_k) b_k, (s mod e_k + 1) b_k). So every row is seen once per epoch (the n_k mod b_k left over rows of
+    an epoch's permutation wait for a later one), shapes are fixed, and the rows depend only on (key, step): a
+    resumed run draws exactly the same mini-batches.
+    """
+    out = dict(batch)
+    for i, (name, b) in enumerate(sorted(sizes.items())):
+        entry = batch[name]
+        arrays = tuple(entry) if isinstance(entry, (tuple, list)) else (entry,)
+        n = arrays[0].shape[0]
+        per_epoch = n // b
+        epoch, pos = step // per_epoch, step % per_epoch
+        perm = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, i), epoch), n)
+        idx = jax.lax.dynamic_slice_in_dim(perm, pos * b, b)
+        taken = tuple(jnp.take(a, idx, axis=0) for a in arrays)
+        out[name] = type(entry)(taken) if isinstance(entry, (tuple, list)) else taken[0]
+    return out
+
+
+def _chunk_program(static: Any, chunk: int, sharding: Any, minibatch: tuple | None) -> Callable:
+    """``run(dyn, carry, batch, start, n, key) -> (n_run, carry, outputs)``: up to ``n <= chunk`` steps.
+
+    A ``lax.while_loop`` with a dynamic trip count: one compiled program serves full and partial chunks with no
+    per-step masking, and it stops at the first non-finite loss or gradient (that step's update is dropped).
+    """
+    sizes = dict(minibatch) if minibatch else None
+
+    def run(dyn, carry: _Carry, batch: Batch, start: jax.Array, n: jax.Array, key: jax.Array):
+        residual, optimizer = eqx.combine(dyn, static)
+        step = make_step(residual, optimizer, sharding=sharding)
+        loss_and_terms, _, _ = _make_objective(residual)
+        rng = jax.random.wrap_key_data(key)
+
+        def batch_at(gstep):
+            return batch if sizes is None else _minibatch(batch, sizes, rng, gstep)
+
+        # Buffer shapes: the objective's outputs (a forward trace) and the optimizer state's logged scalars.
+        loss_shape, term_shapes = jax.eval_shape(loss_and_terms, carry.params, batch_at(start))
+        dtype = loss_shape.dtype
+        info0 = logged_info(carry.opt_state)
+        outputs = _Outputs(
+            jnp.full((chunk,), jnp.nan, dtype),
+            {k: jnp.full((chunk,), jnp.nan, v.dtype) for k, v in term_shapes.items()},
+            jnp.full((chunk,), jnp.nan, dtype),
+            {k: jnp.zeros((chunk,) + v.shape, v.dtype) for k, v in info0.items()},
+        )
+
+        def cond(state):
+            i, c, _ = state
+            return (i < n) & jnp.logical_not(c.failed)
+
+        def body(state):
+            i, c, out = state
             gstep = start + i
-            active = (gstep < stop) & jnp.logical_not(c.failed)
+            new_params, new_state, loss, terms, gnorm, _, info = step(c.params, c.opt_state, batch_at(gstep))
+            finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
+            c = _Carry(
+                _tree_where(finite, new_params, c.params),
+                _tree_where(finite, new_state, c.opt_state),
+                _tree_where(finite, c.params, c.good_params),
+                jnp.logical_not(finite),
+                jnp.where(finite, c.fail_step, gstep),
+            )
+            out = _Outputs(
+                out.loss.at[i].set(loss.astype(dtype)),
+                {k: out.terms[k].at[i].set(v.astype(out.terms[k].dtype)) for k, v in terms.items()},
+                out.grad_norm.at[i].set(gnorm.astype(dtype)),
+                {k: out.info[k].at[i].set(jnp.asarray(info[k]).astype(out.info[k].dtype)) for k in out.info},
+            )
+            return i + 1, c, out
 
-            def do(c: _Carry):
-                new_params, new_state, loss, terms, gnorm, grads, info = step(c.params, c.opt_state, batch)
-                finite = jnp.isfinite(loss) & _tree_all_finite(grads)
-                params = _tree_where(finite, new_params, c.params)
-                state = _tree_where(finite, new_state, c.opt_state)
-                good = _tree_where(finite, c.params, c.good_params)
-                failed = jnp.logical_not(finite)
-                fail_step = jnp.where(finite, c.fail_step, gstep)
-                return _Carry(params, state, good, failed, fail_step), (loss, terms, gnorm, info)
+        return jax.lax.while_loop(cond, body, (jnp.asarray(0, jnp.int32), carry, outputs))
 
-            def skip(c: _Carry):
-                shapes = jax.eval_shape(lambda: step(c.params, c.opt_state, batch))
-                nan = jnp.asarray(jnp.nan, dtype=shapes[2].dtype)
-                terms = {k: jnp.full(v.shape, jnp.nan, v.dtype) for k, v in shapes[3].items()}
-                info = logged_info(c.opt_state)  # unchanged state: its values repeat
-                return c, (nan, terms, jnp.full(shapes[4].shape, jnp.nan, shapes[4].dtype), info)
-
-            c, out = jax.lax.cond(active, do, skip, c)
-            return c, out
-
-        return jax.lax.scan(body, carry, jnp.arange(chunk, dtype=jnp.int32))
-
-    return run_chunk
+    return run
 
 
-def _use_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    return sys.stderr.isatty()
+_WRAPPED: dict = {}
+
+
+def _as_extra_args(optimizer: Any) -> optax.GradientTransformationExtraArgs:
+    """The optimizer with optax's extra-args interface; plain transforms are wrapped once (memoised, so a reused
+    optimizer object keeps one identity and its compiled steps are reused)."""
+    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
+        return optimizer
+    if isinstance(optimizer, optax.GradientTransformation):
+        key = (id(optimizer.init), id(optimizer.update))
+        hit = _WRAPPED.get(key)
+        if hit is None or hit[0] is not optimizer:
+            if len(_WRAPPED) > 256:
+                _WRAPPED.clear()
+            hit = _WRAPPED[key] = (optimizer, optax.with_extra_args_support(optimizer))
+        return hit[1]
+    raise ValueError(
+        f"optimizer: expected an optax GradientTransformation or GradientTransformationExtraArgs, "
+        f"got {type(optimizer).__name__}"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- feedback
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None or "ipykernel" not in sys.modules:
+        return False
+    try:
+        ip = shell.get_ipython()
+    except Exception:  # noqa: BLE001 - any failure means: not a notebook kernel
+        return False
+    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
+
+
+def _progress_mode(progress: bool | str | None) -> str:
+    """``"bar"`` (tqdm.auto: a terminal bar or a notebook widget), ``"lines"`` (plain periodic lines on stderr,
+    for logs, pipes and CI) or ``"off"``."""
+    if progress is False or progress == "off":
+        return "off"
+    if progress in ("bar", "lines"):
+        return progress
+    if progress not in (None, True):
+        raise ValueError(f"progress: expected None, True, False, 'bar', 'lines' or 'off', got {progress!r}")
+    return "bar" if (sys.stderr.isatty() or _in_notebook()) else "lines"
+
+
+class _Progress:
+    """Progress of one fit: a tqdm bar, or a plain line every ``every_s`` seconds and at the end."""
+
+    def __init__(self, mode: str, total: int, initial: int, label: str, every_s: float = 10.0):
+        self.mode, self.total, self.label, self.every_s = mode, total, label, every_s
+        self.bar = None
+        self.last = time.perf_counter()
+        self.step = initial
+        if mode == "bar":
+            from tqdm.auto import tqdm  # noqa: PLC0415 - loaded only when a bar is shown
+
+            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True, desc=label)
+
+    def message(self, text: str) -> None:
+        if self.mode == "off":
+            return
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def update(self, n: int, post: Mapping[str, str], wall: float, force: bool = False) -> None:
+        self.step += n
+        if self.bar is not None:
+            self.bar.update(n)
+            self.bar.set_postfix(post)
+        elif self.mode == "lines" and (force or time.perf_counter() - self.last >= self.every_s):
+            self.last = time.perf_counter()
+            rate = f", {self.step / wall:.1f} steps/s" if wall > 0 else ""
+            text = " ".join(f"{k} {v}" for k, v in post.items())
+            print(f"{self.label}: step {self.step}/{self.total} ({wall:.1f} s{rate}) {text}", file=sys.stderr,
+                  flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _warn_low_precision(opt_state: PyTree, params: PyTree) -> None:
+    """One warning when an optimizer built for high accuracy runs in float32."""
+    if _param_float_dtype(params) != jnp.float32:
+        return
+    found = []
+
+    def visit(x):
+        if getattr(type(x), "high_accuracy", False) and type(x).__name__ not in found:
+            found.append(type(x).__name__)
+        if isinstance(x, (tuple, list)):
+            for y in x:
+                visit(y)
+        elif isinstance(x, dict):
+            for y in x.values():
+                visit(y)
+
+    visit(opt_state)
+    if found:
+        warnings.warn(
+            f"fit: {', '.join(found)} is a high-accuracy optimizer running in float32: expect a floor near 1e-4 "
+            "relative error; enable float64 (jax.config.update('jax_enable_x64', True), config dtype: float64)",
+            stacklevel=3,
+        )
+
+
+def _param_float_dtype(params: PyTree) -> Any:
+    leaves = [x for x in jax.tree.leaves(params) if eqx.is_inexact_array(x)]
+    return jnp.result_type(*[x.dtype for x in leaves]) if leaves else jnp.result_type(float)
 
 
 # ----------------------------------------------------------------------------------------------- fit
@@ -206,83 +362,104 @@ def fit(
     metrics: Mapping[str, Callable[[PyTree], jax.Array]] | None = None,
     eval_every: int = 100,
     chunk: int | None = None,
-    progress: bool | None = None,
+    progress: bool | str | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
     callbacks: Sequence[Callable[..., Any]] = (),
     opt_state: PyTree | None = None,
     sharding: Any = None,
+    minibatch: Mapping[str, int] | None = None,
+    key: Any = 0,
+    label: str = "fit",
 ) -> FitResult:
     """Minimise L(θ) = ½‖r(θ)‖² with an optax optimizer.
 
-    Steps run inside a jitted ``lax.scan`` over chunks of a fixed length (default ``eval_every``); the chunk is
-    compiled once, ahead of time, and reused, the last partial chunk being masked rather than shortened, so a
-    run compiles exactly once. Every step records the loss, the per-term mean squares and the gradient norm; every
-    chunk evaluates ``metrics`` (e.g. the relative L2 error) and the wall time.
+    Steps run inside a jitted ``lax.while_loop`` over chunks of at most ``chunk`` steps (default ``eval_every``);
+    the chunk is compiled ahead of time and kept in a cache keyed on the structure of the residual, optimizer and
+    metrics and on the shapes, dtypes and sharding of everything else, so a second ``fit`` with the same structure
+    and shapes compiles nothing, whatever the coefficient values, loss weights, points or initial parameters (they
+    are arguments of the program, never constants). The last partial chunk runs the same program. Every step
+    records the loss, the per-term mean squares and the gradient norm; every chunk evaluates ``metrics`` (e.g. the
+    relative L2 error) and the wall time.
 
-    A non-finite loss or gradient stops training: later steps are skipped on device, the returned parameters are
-    the last ones whose loss was finite, and ``status == "nonfinite"`` with a message naming the step.
+    A non-finite loss or gradient stops training: the loop ends on device, the returned parameters are the last
+    ones whose loss was finite, and ``status == "nonfinite"`` with a message naming the step.
 
     Args:
         residual: ``residual(params, batch) -> r: (N,)``, typically a :class:`sciml_jax.pinn.Residual` (then the
-            per-term mean squares are logged too).
+            per-term mean squares are logged too). Pytrees (equinox modules) are compiled by structure; a plain
+            function by identity.
         params: initial parameters (a pytree of arrays).
         batch: dict of fixed-shape point arrays, passed to ``residual``; a callback may replace it by one of the
             same shapes without recompiling.
         optimizer: any ``optax.GradientTransformation``; its ``update`` gets the extras ``value``, ``grad``,
-            ``value_fn`` and ``residual_fn`` (plain transformations ignore them).
+            ``value_fn``, ``residual_fn`` and (for a structured residual) ``jacobian_fn``.
         steps: total number of steps (counting steps done before, when resuming).
-        metrics: name -> ``params -> scalar`` evaluated every chunk (jitted once).
+        metrics: name -> ``params -> scalar`` evaluated every chunk (compiled once per structure, like the step).
         eval_every: steps between metric evaluations; also the default chunk length.
-        chunk: scan length (must divide nothing; default ``eval_every``).
-        progress: show a tqdm bar (default: only when stderr is a terminal).
-        checkpoint_dir: directory for checkpoints (``checkpoint.eqx`` + ``checkpoint.json``).
+        chunk: steps per compiled call (default ``eval_every``).
+        progress: ``None`` (default: a tqdm bar on a terminal or in a notebook, else a plain line every 10 s on
+            stderr), ``True`` (the same, even for a short run), ``"bar"``, ``"lines"`` or ``False``/``"off"``. The
+            compile step prints one line when it starts and one when it ends (with its time) unless off.
+        checkpoint_dir: directory for checkpoints.
         checkpoint_every: steps between checkpoints (rounded up to a multiple of ``chunk``); the final state is
             always written when ``checkpoint_dir`` is set.
         resume: continue from the checkpoint in ``checkpoint_dir``; the continuation is bit-identical to an
             uninterrupted run with the same chunk length. A batch installed by a callback (adaptive resampling) is
-            checkpointed too (``checkpoint_batch.eqx``) and restored in place of ``batch``.
+            checkpointed too and restored in place of ``batch``.
         callbacks: called after each chunk as ``cb(step=..., params=..., opt_state=..., batch=..., history=...)``;
             a callback may return ``None``, ``"stop"``, or a dict with a new ``"batch"`` (same shapes).
         opt_state: initial optimizer state (default ``optimizer.init(params)``).
-        sharding: data parallelism (``None``: off). A :class:`sciml_jax.train.DataParallel` from
-            :func:`sciml_jax.train.data_parallel` (or a device count, device list or 1-D ``Mesh``): every batch
-            array is split along its leading axis over the devices, parameters and optimizer state are replicated,
-            and XLA inserts the reductions. Results equal the single-device run up to round-off. Every batch
-            entry's point count must be divisible by the number of devices.
+        sharding: data parallelism (``None``: off), see :func:`sciml_jax.train.data_parallel`.
+        minibatch: stochastic training: batch entry -> rows per step (e.g. ``{"data": 256, "interior": 512}``).
+            Each step uses a mini-batch of those entries drawn inside the compiled loop, one permutation per epoch
+            from ``key`` (see :func:`_minibatch`); other entries stay whole. The residual's term weights use the
+            mini-batch sizes, so the loss is an unbiased estimate of the full one. The logged per-step loss is the
+            mini-batch loss.
+        key: PRNG key (or int seed) of the mini-batches.
+        label: the name shown in progress lines and the compile message.
 
     Returns:
         A :class:`FitResult`.
 
     Raises:
         ValueError: non-positive ``steps``/``eval_every``/``chunk``/``checkpoint_every``, ``resume`` without
-            ``checkpoint_dir``, or a batch that ``sharding`` cannot split evenly.
+            ``checkpoint_dir``, a batch that ``sharding`` cannot split evenly, a bad ``minibatch``, or shapes the
+            residual cannot use (model outputs vs fields, broadcasts; see ``pinn.Residual.check``).
     """
     for name, value in (("steps", steps), ("eval_every", eval_every)):
-        if not isinstance(value, (int, np.integer)) or value < 0 or (name != "steps" and value == 0):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0 or (
+            name != "steps" and value == 0
+        ):
             raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     chunk = eval_every if chunk is None else chunk
-    if not isinstance(chunk, (int, np.integer)) or chunk <= 0:
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk <= 0:
         raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
-    if checkpoint_every is not None and (not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every <= 0):
+    if checkpoint_every is not None and (
+        isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every <= 0
+    ):
         raise ValueError(f"checkpoint_every: expected a positive integer or None, got {checkpoint_every!r}")
     if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir (the directory holding checkpoint.eqx/json)")
+        raise ValueError("resume=True needs checkpoint_dir (the directory holding the checkpoint)")
+    mb = _check_minibatch(minibatch, batch)
+    rng_data = jax.random.key_data(sampling_key(key))
 
     optimizer = _as_extra_args(optimizer)
     metrics = dict(metrics or {})
     _, _, term_names = _make_objective(residual)
+    if hasattr(residual, "check"):
+        residual.check(params, batch if mb is None else _minibatch_shapes(batch, mb))
     if sharding is not None:
         sharding = _sharding.as_data_parallel(sharding)
-    step_fn = make_step(residual, optimizer, sharding=sharding)
-    run_chunk = _build_chunk(step_fn, int(chunk))
 
     if opt_state is None:
         opt_state = optimizer.init(params)
+    _warn_low_precision(opt_state, params)
     carry = _Carry(params, opt_state, params, jnp.asarray(False), jnp.asarray(-1, dtype=jnp.int32))
     history = History(term_names=term_names, metric_names=tuple(metrics))
     start_step = 0
+    meta: dict = {}
     if resume:
         carry, meta = load_checkpoint(checkpoint_dir, carry)
         start_step = int(meta["step"])
@@ -291,66 +468,79 @@ def fit(
             batch = eqx.tree_deserialise_leaves(os.path.join(checkpoint_dir, "checkpoint_batch.eqx"), batch)
     batch_changed = resume and bool(meta.get("batch_saved"))
 
-    jit_kwargs = {}
+    dyn, static = _compile.split((residual, optimizer))
+    dyn = _compile.as_arrays(dyn)
+    batch = _compile.as_arrays(batch)
     if sharding is not None:
         batch = _sharding.shard_batch(batch, sharding)
         carry = _sharding.replicate(carry, sharding)
-        jit_kwargs = _sharding._jit_shardings(sharding, carry, batch)
-
-    t0 = time.perf_counter()
-    compiled = (
-        jax.jit(run_chunk, **jit_kwargs)
-        .lower(carry, batch, jnp.asarray(0, jnp.int32), jnp.asarray(0, jnp.int32))
-        .compile()
+        dyn = _sharding.replicate(dyn, sharding)
+    scalar = jnp.asarray(0, jnp.int32)
+    skey = _compile.static_key(static)
+    key_chunk = None if skey is None else (
+        "chunk", skey, int(chunk), sharding, mb, _compile.avals_key(dyn, carry, batch, rng_data)
     )
-    metric_fns = {k: jax.jit(f) for k, f in metrics.items()}
-    compile_time = time.perf_counter() - t0
+    mode = _progress_mode(progress)
+    feedback = _Progress(mode if steps > start_step else "off", steps, start_step, label)
+
+    def build():
+        feedback.message(f"{label}: compiling the training step ...")
+        program = _chunk_program(static, int(chunk), sharding, mb)
+        jit_kwargs = {}
+        if sharding is not None:
+            rep = sharding.replicated
+            jit_kwargs = {
+                "in_shardings": (jax.tree.map(lambda _: rep, dyn), jax.tree.map(lambda _: rep, carry),
+                                 _sharding.batch_shardings(batch, sharding), rep, rep, rep),
+                "out_shardings": rep,
+            }
+        return jax.jit(program, **jit_kwargs).lower(dyn, carry, batch, scalar, scalar, rng_data).compile()
+
+    compiled, compile_time, hit = (
+        _compile.CACHE.get(key_chunk, build) if steps > start_step else (None, 0.0, True)
+    )
+    if steps > start_step:
+        feedback.message(
+            f"{label}: reusing the compiled training step" if hit else f"{label}: compiled in {compile_time:.1f} s"
+        )
+    metric_fns, metric_compile = _compile_metrics(metrics, carry.params)
+    compile_time += metric_compile
 
     step = start_step
     status, message = STATUS_COMPLETED, f"completed {steps} steps"
+    if steps <= start_step:
+        message = f"nothing to do: the run already has {start_step} steps (asked for {steps})"
     wall = 0.0
     elapsed_before = history.last_wall_time()
-    next_ckpt = (
-        None if checkpoint_every is None else (step // checkpoint_every + 1) * checkpoint_every
-    )
+    next_ckpt = None if checkpoint_every is None else (step // checkpoint_every + 1) * checkpoint_every
     if step == 0 and metric_fns and not history.eval_steps:
         history.add_eval(0, elapsed_before, {k: float(f(carry.params)) for k, f in metric_fns.items()})
 
-    bar = None
-    if _use_progress(progress) and steps > step:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, initial=step, unit="step", dynamic_ncols=True, leave=True)
-
     try:
         while step < steps:
-            stop = min(step + chunk, steps)
+            n = min(chunk, steps - step)
             t1 = time.perf_counter()
-            carry, (losses, terms, gnorms, infos) = compiled(
-                carry, batch, jnp.asarray(step, jnp.int32), jnp.asarray(stop, jnp.int32)
+            n_run, carry, out = compiled(
+                dyn, carry, batch, jnp.asarray(step, jnp.int32), jnp.asarray(n, jnp.int32), rng_data
             )
             jax.block_until_ready(carry)
             failed = bool(carry.failed)
-            n_done = stop - step
-            if failed:
-                n_done = int(carry.fail_step) - step  # the failing step itself produced no update
+            n_done = int(carry.fail_step) - step if failed else int(n_run)  # the failing step made no update
             wall += time.perf_counter() - t1
-            losses_np = np.asarray(losses)[:n_done]
-            terms_np = {k: np.asarray(v)[:n_done] for k, v in terms.items()}
-            infos_np = {k: np.asarray(v)[:n_done] for k, v in infos.items()}
+            losses_np = np.asarray(out.loss)[:n_done]
+            terms_np = {k: np.asarray(v)[:n_done] for k, v in out.terms.items()}
+            infos_np = {k: np.asarray(v)[:n_done] for k, v in out.info.items()}
             previous_info = history.last_info()
-            history.add_steps(step, losses_np, terms_np, np.asarray(gnorms)[:n_done], infos_np)
+            history.add_steps(step, losses_np, terms_np, np.asarray(out.grad_norm)[:n_done], infos_np)
             for event in events_from_info(np.arange(step, step + n_done), infos_np, previous_info or None):
                 history.add_event(**event)
             step += n_done
             eval_params = carry.good_params if failed else carry.params
             values = {k: float(f(eval_params)) for k, f in metric_fns.items()}
             history.add_eval(step, elapsed_before + wall, values)
-            if bar is not None:
-                bar.update(n_done)
-                post = {"loss": f"{losses_np[-1]:.3e}" if n_done else "nan"}
-                post.update({k: f"{v:.2e}" for k, v in values.items()})
-                bar.set_postfix(post)
+            post = {"loss": f"{losses_np[-1]:.3e}" if n_done else "nan"}
+            post.update({k: f"{v:.2e}" for k, v in values.items()})
+            feedback.update(n_done, post, wall, force=step >= steps or failed)
             if failed:
                 status = STATUS_NONFINITE
                 bad = int(carry.fail_step)
@@ -361,11 +551,11 @@ def fit(
                 carry = carry._replace(params=carry.good_params)
                 break
             for cb in callbacks:
-                out = cb(step=step, params=carry.params, opt_state=carry.opt_state, batch=batch, history=history)
-                if out == "stop":
+                out_cb = cb(step=step, params=carry.params, opt_state=carry.opt_state, batch=batch, history=history)
+                if isinstance(out_cb, str) and out_cb == "stop":
                     status, message = STATUS_STOPPED, f"stopped by a callback at step {step}"
-                elif isinstance(out, Mapping) and "batch" in out:
-                    new_batch = out["batch"]
+                elif isinstance(out_cb, Mapping) and "batch" in out_cb:
+                    new_batch = _compile.as_arrays(out_cb["batch"])
                     if jax.tree.structure(new_batch) != jax.tree.structure(batch) or any(
                         a.shape != b.shape or a.dtype != b.dtype
                         for a, b in zip(jax.tree.leaves(new_batch), jax.tree.leaves(batch))
@@ -381,8 +571,7 @@ def fit(
                 )
                 next_ckpt = (step // checkpoint_every + 1) * checkpoint_every
     finally:
-        if bar is not None:
-            bar.close()
+        feedback.close()
 
     if checkpoint_dir is not None:
         save_checkpoint(checkpoint_dir, carry, step, history, {"status": status}, batch if batch_changed else None)
@@ -397,3 +586,55 @@ def fit(
         compile_time_s=compile_time,
         batch=batch,
     )
+
+
+def sampling_key(key: Any) -> jax.Array:
+    """A typed PRNG key from an int seed, a typed key or a legacy uint32 key."""
+    from ..sampling._static import as_key  # noqa: PLC0415 - train sits above sampling; kept lazy
+
+    return as_key(key)
+
+
+def _check_minibatch(minibatch: Mapping[str, int] | None, batch: Batch) -> tuple | None:
+    if minibatch is None:
+        return None
+    if not isinstance(minibatch, Mapping) or not minibatch:
+        raise ValueError(f"minibatch: expected a mapping batch entry -> rows per step, got {minibatch!r}")
+    out = []
+    for name, b in minibatch.items():
+        if name not in batch:
+            raise ValueError(f"minibatch: {name!r} is not a batch entry; entries: {sorted(batch)}")
+        entry = batch[name]
+        n = int((entry[0] if isinstance(entry, (tuple, list)) else entry).shape[0])
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 1 <= b <= n:
+            raise ValueError(f"minibatch[{name!r}]: expected an integer in [1, {n}] (the entry's rows), got {b!r}")
+        out.append((str(name), int(b)))
+    return tuple(sorted(out))
+
+
+def _minibatch_shapes(batch: Batch, mb: tuple) -> dict:
+    """The batch with the mini-batched entries cut to their per-step size (for shape checks)."""
+    out = dict(batch)
+    for name, b in mb:
+        entry = batch[name]
+        out[name] = type(entry)(a[:b] for a in entry) if isinstance(entry, (tuple, list)) else entry[:b]
+    return out
+
+
+def _compile_metrics(metrics: Mapping[str, Callable], params: PyTree) -> tuple[dict, float]:
+    """Each metric compiled once per structure and shapes (cached like the step); returns (fns, compile seconds)."""
+    out, seconds = {}, 0.0
+    params = _compile.as_arrays(params)
+    for name, fn in metrics.items():
+        dyn, static = _compile.split(fn)
+        dyn = _compile.as_arrays(dyn)
+        skey = _compile.static_key(static)
+        key = None if skey is None else ("metric", skey, _compile.avals_key(dyn, params))
+
+        def build(static=static, dyn=dyn):
+            return jax.jit(lambda d, p: eqx.combine(d, static)(p)).lower(dyn, params).compile()
+
+        compiled, t, _ = _compile.CACHE.get(key, build)
+        seconds += t
+        out[name] = lambda p, _c=compiled, _d=dyn: _c(_d, _compile.as_arrays(p))
+    return out, seconds
