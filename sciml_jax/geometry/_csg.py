@@ -151,14 +151,14 @@ class _CSG(Domain):
         a, b = self.a, self.b
         if where == "interior":
             if self._UNION:
-                outside_a = lambda x, nrm: ~a._contains_of(x, "interior", tol)  # noqa: E731
+                outside_a = lambda x, nrm: ~a._contains_of(x, "interior", tol)
                 pieces = a._pieces_of("interior") + tuple(thin(p, outside_a) for p in b._pieces_of("interior"))
             elif self._FLIP:
-                outside_b = lambda x, nrm: ~b._contains_of(x, "interior", tol)  # noqa: E731
+                outside_b = lambda x, nrm: ~b._contains_of(x, "interior", tol)
                 pieces = tuple(thin(p, outside_b) for p in a._pieces_of("interior"))
             else:  # intersection: thin the smaller operand (fewer rejections)
                 src, other = (a, b) if a.measure("interior") <= b.measure("interior") else (b, a)
-                inside = lambda x, nrm: other._contains_of(x, "interior", tol)  # noqa: E731
+                inside = lambda x, nrm: other._contains_of(x, "interior", tol)
                 pieces = tuple(thin(p, inside) for p in src._pieces_of("interior"))
             return tuple(p for p in pieces if p.accept > 0)
         if where == "boundary":
@@ -166,8 +166,8 @@ class _CSG(Domain):
         else:
             sources = [self._source(where)]
         pieces = []
-        keep_a = lambda x, nrm: self._keep_a(x, nrm, tol)  # noqa: E731
-        keep_b = lambda x, nrm: self._keep_b(x, tol)  # noqa: E731
+        keep_a = lambda x, nrm: self._keep_a(x, nrm, tol)
+        keep_b = lambda x, nrm: self._keep_b(x, tol)
         for operand, src in sources:
             if operand == "a":
                 pieces += [thin(p, keep_a) for p in a._pieces_of(src)]
@@ -275,7 +275,8 @@ class Difference(_CSG):
 
 Difference.__doc__ = (
     "The difference a \\ b (also ``a - b``), closed; boundary = (∂a outside b) ∪ (∂b inside a), the latter with "
-    "flipped normals." + _CSG_DOC.format(
+    "flipped normals."
+    + _CSG_DOC.format(
         flip="negated on the pieces of ∂b",
         how="a's interior pieces thinned to the points outside the closed b; the boundary from ∂a outside b and "
         "∂b inside a",

@@ -67,7 +67,7 @@ class Domain:
         predicate_parts: extra named boundary parts ``((name, predicate), ...)``; set them with :meth:`with_parts`.
     """
 
-    predicate_parts: tuple[tuple[str, Predicate], ...] = dataclasses.field(default=(), kw_only=True)
+    predicate_parts: tuple[tuple[str, Predicate], ...] = dataclasses.field(default=(), kw_only=True, repr=False)
 
     @property
     def dim(self) -> int:
@@ -144,7 +144,7 @@ class Domain:
                 cache[where] = self._pieces(where)
             else:
                 name, pred = found
-                keep = lambda x, nrm, name=name, pred=pred: call_predicate(name, pred, x)  # noqa: E731
+                keep = lambda x, nrm, name=name, pred=pred: call_predicate(name, pred, x)
                 pieces = tuple(p for p in (thin(p, keep) for p in self._pieces_of("boundary")) if p.accept > 0)
                 if not pieces:
                     raise ValueError(
@@ -263,7 +263,9 @@ class Domain:
         """
         where = self._check_where(where)
         if not is_boundary_set(where):
-            raise ValueError(f"normals are defined on boundary point sets ('boundary', 'boundary:<part>'); got {where!r}")
+            raise ValueError(
+                f"normals are defined on boundary point sets ('boundary', 'boundary:<part>'); got {where!r}"
+            )
         x, shape = self._check_points(x)
         tol = self._tol(self._check_atol(atol))
         on = self._contains_of(x, where, tol)
@@ -346,7 +348,7 @@ class Domain:
             if part in self._canonical_parts():
                 return f"boundary:{part}"
             raise ValueError(
-                f"unknown boundary part {where[len('boundary:'):]!r} of this {type(self).__name__}; allowed parts: "
+                f"unknown boundary part {where[len('boundary:') :]!r} of this {type(self).__name__}; allowed parts: "
                 f"{', '.join(self.boundary_parts) or '(none)'}"
             )
         parts = f"'boundary:<part>' with <part> in {', '.join(self.boundary_parts)}" if self.boundary_parts else ""
@@ -482,4 +484,3 @@ def box_grid(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
     m = per_axis(n, lo.size)
     axes = [np.linspace(a, b, m) for a, b in zip(lo, hi)]
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, lo.size)
-

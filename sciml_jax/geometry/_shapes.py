@@ -81,7 +81,6 @@ class Interval(_AxisAligned):
         return box_grid(*self.bounds(), n)
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Box(_AxisAligned):
     """The box [lo_0, hi_0] x ... x [lo_{d-1}, hi_{d-1}] in R^d, d >= 1 (a 1-D box behaves like an Interval).
@@ -125,7 +124,6 @@ class Box(_AxisAligned):
     def grid(self, n: int) -> np.ndarray:
         """Tensor grid, m = max(2, ceil(n^(1/d))) points per axis including both ends: ``(m^d, d)``."""
         return box_grid(*self.bounds(), n)
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,6 +314,6 @@ class SpaceTime(Domain):
         Rows are ordered space-major (time varies fastest). Returns ``(M_space * m, dim)``.
         """
         m = per_axis(n, self.dim)
-        xs = self.space.grid(m ** self.space.dim)
+        xs = self.space.grid(m**self.space.dim)
         ts = np.linspace(self.t0, self.t1, m)
         return np.column_stack([np.repeat(xs, m, axis=0), np.tile(ts, xs.shape[0])])

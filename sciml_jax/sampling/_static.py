@@ -128,7 +128,9 @@ def _check_normals(normals: Any, counts: Mapping[str, int]) -> tuple[str, ...]:
     try:
         names = tuple(normals)
     except TypeError:
-        raise ValueError(f"normals must be a sequence of point-set names (entries of counts), got {normals!r}") from None
+        raise ValueError(
+            f"normals must be a sequence of point-set names (entries of counts), got {normals!r}"
+        ) from None
     for name in names:
         if name not in counts:
             raise ValueError(f"normals: {name!r} is not an entry of counts; entries: {', '.join(map(repr, counts))}")
