@@ -6,12 +6,34 @@ import dataclasses
 
 import numpy as np
 
-from ._domain import Domain, box_contains, box_grid, box_pieces, check_real, check_vector, per_axis
+from ._domain import (
+    Domain,
+    box_contains,
+    box_grid,
+    box_normals,
+    box_pieces,
+    check_real,
+    check_vector,
+    face_aliases,
+    face_names,
+    per_axis,
+)
 from ._unit import Piece, check_int
 
 
 class _AxisAligned(Domain):
-    """Shared point-set logic of axis-aligned boxes (Interval and Box), in terms of ``bounds()``."""
+    """Shared point-set logic of axis-aligned boxes (Interval and Box), in terms of ``bounds()``.
+
+    Boundary parts: the faces ``x0_lo, x0_hi, x1_lo, ...`` (face x_a = lo_a, x_a = hi_a), with the aliases
+    ``left``/``right`` (axis 0) and, in 2-D, ``bottom``/``top`` (axis 1). Outward normals: -e_a on ``x<a>_lo``,
+    +e_a on ``x<a>_hi``; at corners and edges, the normalised sum of the normals of the faces the point lies on.
+    """
+
+    def _intrinsic_parts(self):
+        return face_names(self.dim)
+
+    def _part_aliases(self):
+        return face_aliases(self.dim)
 
     def _pieces(self, where):
         return box_pieces(*self.bounds(), where)
@@ -19,13 +41,17 @@ class _AxisAligned(Domain):
     def _contains(self, x, where, tol):
         return box_contains(x, *self.bounds(), where, tol)
 
+    def _normals(self, x, where, tol):
+        return box_normals(x, *self.bounds(), where, tol)
+
 
 @dataclasses.dataclass(frozen=True)
 class Interval(_AxisAligned):
     """The interval [lo, hi] in R^1; points have shape ``(1,)``.
 
     Point sets: ``"interior"`` (x = lo + (hi - lo) u with u in [0, 1)) and ``"boundary"`` (the two end points,
-    alternating lo, hi, lo, ... for every method, so n = 2 gives exactly lo and hi).
+    alternating lo, hi, lo, ... for every method, so n = 2 gives exactly lo and hi). Boundary parts ``left`` and
+    ``right`` (also named ``x0_lo``, ``x0_hi``, as for a 1-D ``Box``), outward normals -1 and +1.
 
     Args:
         lo: left end, a finite real.
@@ -55,7 +81,6 @@ class Interval(_AxisAligned):
         return box_grid(*self.bounds(), n)
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Box(_AxisAligned):
     """The box [lo_0, hi_0] x ... x [lo_{d-1}, hi_{d-1}] in R^d, d >= 1 (a 1-D box behaves like an Interval).
@@ -63,7 +88,9 @@ class Box(_AxisAligned):
     Point sets: ``"interior"`` (x = lo + (hi - lo) u, u from the d-dimensional unit cube) and ``"boundary"`` (the
     2 d faces; each point is allocated to a face in proportion to face area, deterministically, and its other d - 1
     coordinates come from a (d-1)-dimensional sample of the chosen method, one independent stream per face, so
-    quasi-random boundary points stay well spread on every face).
+    quasi-random boundary points stay well spread on every face). Boundary parts: one per face, ``x<a>_lo`` and
+    ``x<a>_hi`` for a = 0..d-1, aliases ``left``/``right`` (axis 0) and, in 2-D, ``bottom``/``top`` (axis 1);
+    outward normals -e_a and +e_a.
 
     Args:
         lo: lower corner, a sequence of d finite reals.
@@ -99,14 +126,14 @@ class Box(_AxisAligned):
         return box_grid(*self.bounds(), n)
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Disk(Domain):
     """The closed disk |x - center| <= radius in R^2.
 
     Point sets: ``"interior"`` through the area-preserving polar map r = R sqrt(u_0), theta = 2 pi u_1 of
     two-dimensional unit-square points (uniform u gives points uniform in area), and ``"boundary"``, the circle,
-    with theta = 2 pi u from one-dimensional points.
+    with theta = 2 pi u from one-dimensional points. Boundary part ``circle`` (the whole circle); outward normal
+    (x - center) / radius.
 
     Args:
         center: two finite reals.
@@ -137,17 +164,31 @@ class Disk(Domain):
     def _polar(self, r: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return np.array(self.center) + np.stack([r * np.cos(theta), r * np.sin(theta)], axis=-1)
 
+    def _intrinsic_parts(self):
+        return ("circle",)
+
     def _pieces(self, where):
         R = self.radius
         if where == "interior":
             return (Piece(np.pi * R**2, 2, lambda u: self._polar(R * np.sqrt(u[:, 0]), 2 * np.pi * u[:, 1])),)
-        return (Piece(2 * np.pi * R, 1, lambda u: self._polar(np.full(u.shape[0], R), 2 * np.pi * u[:, 0])),)
+        return (
+            Piece(
+                2 * np.pi * R,
+                1,
+                lambda u: self._polar(np.full(u.shape[0], R), 2 * np.pi * u[:, 0]),
+                normal=lambda u: np.stack([np.cos(2 * np.pi * u[:, 0]), np.sin(2 * np.pi * u[:, 0])], axis=-1),
+            ),
+        )
 
     def _contains(self, x, where, tol):
         r = np.linalg.norm(x - np.array(self.center), axis=-1)
         if where == "interior":
             return r <= self.radius + tol
         return np.abs(r - self.radius) <= tol
+
+    def _normals(self, x, where, tol):
+        z = x - np.array(self.center)
+        return z / np.linalg.norm(z, axis=-1, keepdims=True)
 
     def grid(self, n: int) -> np.ndarray:
         """Concentric rings with spacing h = R / m in radius and about h along each ring.
@@ -178,7 +219,9 @@ class SpaceTime(Domain):
     well spread in space and time together):
       * ``"interior"``: space interior x (t0, t1], t = t1 - (t1 - t0) u;
       * ``"boundary"``: space boundary x (t0, t1], same time map (faces allocated as for the space domain);
-      * ``"initial"``: space interior x {t0}.
+      * ``"initial"``: space interior x {t0};
+      * ``"boundary:<part>"`` for each boundary part of ``space`` (same names, aliases included): the part x
+        (t0, t1]. Outward normals on boundary sets: the spatial normal with time component 0.
 
     Args:
         space: a spatial domain (any ``Domain`` except a ``SpaceTime``).
@@ -214,27 +257,56 @@ class SpaceTime(Domain):
         lo, hi = self.space.bounds()
         return np.append(lo, self.t0), np.append(hi, self.t1)
 
+    def _intrinsic_parts(self):
+        return self.space._canonical_parts()
+
+    def _part_aliases(self):
+        return self.space._part_aliases()
+
     def _pieces(self, where):
         t0, t1 = self.t0, self.t1
         if where == "initial":
             return tuple(
-                Piece(p.weight, p.k, lambda u, p=p: np.column_stack([p.map(u), np.full(u.shape[0], t0)]))
-                for p in self.space._pieces("interior")
+                Piece(
+                    p.weight,
+                    p.k,
+                    lambda u, p=p: np.column_stack([p.map(u), np.full(u.shape[0], t0)]),
+                    keep=None if p.keep is None else (lambda x, nrm, p=p: p.keep(x[:, :-1], None)),
+                    accept=p.accept,
+                )
+                for p in self.space._pieces_of("interior")
             )
+
+        def lift_normal(p):
+            if p.normal is None:
+                return None
+            return lambda u: np.column_stack([p.normal(u[:, :-1]), np.zeros(u.shape[0])])
+
+        def lift_keep(p):
+            if p.keep is None:
+                return None
+            return lambda x, nrm: p.keep(x[:, :-1], None if nrm is None else nrm[:, :-1])
+
         return tuple(
             Piece(
                 p.weight * (t1 - t0),
                 p.k + 1,
                 lambda u, p=p: np.column_stack([p.map(u[:, :-1]), t1 - (t1 - t0) * u[:, -1]]),
+                normal=lift_normal(p),
+                keep=lift_keep(p),
+                accept=p.accept,
             )
-            for p in self.space._pieces(where)
+            for p in self.space._pieces_of(where)
         )
 
     def _contains(self, x, where, tol):
         xs, t = x[..., :-1], x[..., -1]
         if where == "initial":
-            return self.space._contains(xs, "interior", tol) & (np.abs(t - self.t0) <= tol)
-        return self.space._contains(xs, where, tol) & (t >= self.t0 - tol) & (t <= self.t1 + tol)
+            return self.space._contains_of(xs, "interior", tol) & (np.abs(t - self.t0) <= tol)
+        return self.space._contains_of(xs, where, tol) & (t >= self.t0 - tol) & (t <= self.t1 + tol)
+
+    def _normals(self, x, where, tol):
+        return np.column_stack([self.space._normals_of(x[:, :-1], where, tol), np.zeros(x.shape[0])])
 
     def grid(self, n: int) -> np.ndarray:
         """Product of ``space.grid(m^ds)`` and m equispaced times in [t0, t1], m = max(2, ceil(n^(1/(ds+1)))).
@@ -242,6 +314,6 @@ class SpaceTime(Domain):
         Rows are ordered space-major (time varies fastest). Returns ``(M_space * m, dim)``.
         """
         m = per_axis(n, self.dim)
-        xs = self.space.grid(m ** self.space.dim)
+        xs = self.space.grid(m**self.space.dim)
         ts = np.linspace(self.t0, self.t1, m)
         return np.column_stack([np.repeat(xs, m, axis=0), np.tile(ts, xs.shape[0])])

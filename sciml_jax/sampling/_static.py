@@ -59,13 +59,15 @@ def as_key(key: Any) -> jax.Array:
 
 def point_set_seed(key: Any, domain: Domain, where: str) -> int:
     """The integer seed that :func:`sample` uses for ``where``: ``randint(fold_in(key, i))``, i = index of ``where``
-    in ``domain.point_sets``, so each point set gets an independent stream that does not depend on which other
-    sets are requested."""
-    sub = jax.random.fold_in(as_key(key), domain.point_sets.index(where))
+    in ``domain.all_point_sets`` (the primary ``point_sets`` first, then ``"boundary:<part>"`` names), so each
+    point set gets an independent stream that does not depend on which other sets are requested."""
+    sub = jax.random.fold_in(as_key(key), domain.all_point_sets.index(where))
     return int(jax.random.randint(sub, (), 0, _SEED_BOUND, dtype=jnp.int32))
 
 
-def sample(domain: Domain, counts: Mapping[str, int], method: str = "sobol", key: Any = 0) -> dict[str, jax.Array]:
+def sample(
+    domain: Domain, counts: Mapping[str, int], method: str = "sobol", key: Any = 0, normals: Any = ()
+) -> dict[str, Any]:
     """Draws a collocation batch: ``counts[name]`` points on each requested point set of ``domain``.
 
     Runs on the host: points are built in float64 by ``domain.sample`` (``scipy.stats.qmc`` for the quasi-random
@@ -80,9 +82,14 @@ def sample(domain: Domain, counts: Mapping[str, int], method: str = "sobol", key
         method: one of :data:`METHODS` (``"uniform"``, ``"sobol"``, ``"halton"``, ``"lhs"``).
         key: an int seed >= 0, a typed JAX key (``jax.random.key``) or a legacy uint32 key (``jax.random.PRNGKey``).
             ``0``, ``jax.random.key(0)`` and ``jax.random.PRNGKey(0)`` give the same points.
+        normals: names of boundary entries of ``counts`` (``"boundary"``, ``"boundary:<part>"``; a single str is
+            one name) whose entry is the pair ``(x, n)`` of points and outward unit normals, both
+            ``(counts[name], domain.dim)`` (the same points as without ``normals``).
 
     Returns:
-        dict name -> array ``(counts[name], domain.dim)``, in the order of ``counts``.
+        dict name -> array ``(counts[name], domain.dim)`` (or the pair ``(x, n)`` for names in ``normals``), in the
+        order of ``counts``. Names are those of ``domain.all_point_sets``: the primary point sets and the boundary
+        parts ``"boundary:<part>"``.
     """
     if not isinstance(domain, Domain):
         raise ValueError(f"domain must be a sciml_jax.geometry.Domain, got {domain!r}")
@@ -92,18 +99,43 @@ def sample(domain: Domain, counts: Mapping[str, int], method: str = "sobol", key
             f"{', '.join(repr(s) for s in domain.point_sets)}; got {counts!r}"
         )
     for name, n in counts.items():
-        if name not in domain.point_sets:
+        if name not in domain.all_point_sets:
             raise ValueError(
                 f"counts: unknown point set {name!r} for {type(domain).__name__}; allowed: "
-                f"{', '.join(repr(s) for s in domain.point_sets)}"
+                f"{', '.join(repr(s) for s in domain.all_point_sets)}"
             )
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"counts[{name!r}] must be a positive int, got {n!r}")
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}; got {method!r}")
+    normals = _check_normals(normals, counts)
     key = as_key(key)
     dtype = jnp.result_type(float)
-    return {
-        name: jnp.asarray(domain.sample(name, int(n), method, point_set_seed(key, domain, name)), dtype=dtype)
-        for name, n in counts.items()
-    }
+    out = {}
+    for name, n in counts.items():
+        drawn = domain.sample(name, int(n), method, point_set_seed(key, domain, name), normals=name in normals)
+        if name in normals:
+            out[name] = (jnp.asarray(drawn[0], dtype=dtype), jnp.asarray(drawn[1], dtype=dtype))
+        else:
+            out[name] = jnp.asarray(drawn, dtype=dtype)
+    return out
+
+
+def _check_normals(normals: Any, counts: Mapping[str, int]) -> tuple[str, ...]:
+    """Validates the ``normals`` argument of :func:`sample`: boundary entries of ``counts``."""
+    if isinstance(normals, str):
+        normals = (normals,)
+    try:
+        names = tuple(normals)
+    except TypeError:
+        raise ValueError(
+            f"normals must be a sequence of point-set names (entries of counts), got {normals!r}"
+        ) from None
+    for name in names:
+        if name not in counts:
+            raise ValueError(f"normals: {name!r} is not an entry of counts; entries: {', '.join(map(repr, counts))}")
+        if not (name == "boundary" or name.startswith("boundary:")):
+            raise ValueError(
+                f"normals: {name!r} is not a boundary point set; normals exist for 'boundary' and 'boundary:<part>'"
+            )
+    return names
