@@ -268,3 +268,63 @@ def test_periodic_and_initial_helpers():
     assert float(ic_t(u3, (jnp.array([0.5, 0.0]),), {})) == pytest.approx(1.5)
     with pytest.raises(ValueError, match="need lo < hi"):
         sj.problems.periodic(0, 1.0, 0.0)
+
+
+# ------------------------------------------------------------------------------------ observation files
+
+
+def test_load_observations_from_csv_npz_and_mat(tmp_path):
+    import scipy.io
+
+    x = np.linspace(-1, 1, 5)
+    t = np.linspace(0, 1, 3)
+    u = np.sin(np.pi * x)[:, None] * np.exp(-t)[None, :]  # (len x, len t): axes in the order (x, t)
+    scipy.io.savemat(tmp_path / "grid.mat", {"x": x[:, None], "t": t[:, None], "usol": u})
+    obs = sj.problems.load_observations(tmp_path / "grid.mat", ["x", "t"], ["usol"])
+    assert obs.x.shape == (15, 2) and obs.y.shape == (15,)
+    i = 7  # x index 2, t index 1 in C order over (x, t)
+    assert tuple(obs.x[i]) == (x[2], t[1]) and obs.y[i] == u[2, 1]
+    # the transposed grid is refused with both shapes
+    scipy.io.savemat(tmp_path / "bad.mat", {"x": x[:, None], "t": t[:, None], "usol": u.T})
+    with pytest.raises(ValueError, match=r"'usol' has shape \(3, 5\) but the grid of x \(5,\), t \(3,\) needs \(5, 3\) "
+                                         r"\(transposed"):
+        sj.problems.load_observations(tmp_path / "bad.mat", ["x", "t"], ["usol"])
+    np.savez(tmp_path / "cols.npz", x=x, u=np.sin(x))
+    obs = sj.problems.load_observations(tmp_path / "cols.npz", ["x"], ["u"], subsample=3, noise=0.01, seed=1)
+    assert obs.x.shape == (3, 1) and obs.noise == 0.01 and not np.allclose(obs.y, np.sin(obs.x[:, 0]))
+    np.savez(tmp_path / "mixed.npz", x=x, u=np.sin(x)[:, None])
+    with pytest.raises(ValueError, match=r"x \(5,\), u \(5, 1\)"):
+        sj.problems.load_observations(tmp_path / "mixed.npz", ["x"], ["u"])
+    (tmp_path / "obs.csv").write_text("x,t,u\n0,0,1\n0.5,0,nan\n1,0,2\n1,1,inf\n")
+    with pytest.raises(ValueError, match=r"obs.csv'.*2 of 4 rows have non-finite values \(column u: 2\)"):
+        sj.problems.load_observations(tmp_path / "obs.csv", ["x", "t"], ["u"])
+    obs = sj.problems.load_observations(tmp_path / "obs.csv", ["x", "t"], ["u"], drop_nonfinite=True)
+    assert obs.dropped == 2 and obs.y.tolist() == [1.0, 2.0] and "2 non-finite rows dropped" in obs.summary()
+    with pytest.raises(ValueError, match="no column 'v'; columns: t, u, x"):
+        sj.problems.load_observations(tmp_path / "obs.csv", ["x", "t"], ["v"])
+    with pytest.raises(ValueError, match="unknown format '.txt'"):
+        sj.problems.load_observations(tmp_path / "obs.txt", ["x"], ["u"])
+
+
+def test_problem_batch_adds_observations_and_normals():
+    x = np.linspace(0.1, 0.9, 4)[:, None]
+    prob = Problem(
+        "with_data",
+        sj.geometry.Box((0.0, 0.0), (1.0, 1.0)),
+        {"pde": Term("interior", lambda u, x: u(x)), "flux": sj.problems.neumann(0.0, points="boundary:left"),
+         "data": Term("obs", lambda u, x, y: u(x) - y)},
+        observations={"obs": (np.hstack([x, x]), np.ones(4))},
+        default_points={"interior": 8, "boundary:left": 4},
+    )
+    assert prob.data == ("obs",)
+    batch = prob.batch()
+    assert batch["interior"].shape == (8, 2)
+    xb, nb = batch["boundary:left"]
+    np.testing.assert_array_equal(np.asarray(xb[:, 0]), 0.0)
+    np.testing.assert_array_equal(np.asarray(nb), np.tile([-1.0, 0.0], (4, 1)))
+    assert batch["obs"][0].shape == (4, 2) and batch["obs"][1].dtype == jnp.float64
+    params, apply = _mlp(d=2)
+    sj.pinn.residual(prob, apply).check(params, batch)
+    with pytest.raises(ValueError, match=r"observations\['obs'\]: 1 row\(s\) are not finite"):
+        Problem("nan", sj.geometry.Interval(0.0, 1.0), {"data": Term("obs", lambda u, x, y: u(x) - y)},
+                observations={"obs": (x, np.array([1.0, np.nan, 2.0, 3.0]))})

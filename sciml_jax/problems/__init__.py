@@ -16,11 +16,15 @@ heat_1d, convection_1d, reaction_1d, wave_1d, burgers_1d (space-time, time is th
 """
 
 from ._conditions import dirichlet as dirichlet
+from ._data import Observations as Observations
+from ._data import load_observations as load_observations
+from ._data import observations_from_arrays as observations_from_arrays
 from ._conditions import initial as initial
 from ._conditions import neumann as neumann
 from ._conditions import periodic as periodic
 from ._conditions import robin as robin
 from ._core import Fields as Fields
+from ._core import Meta as Meta
 from ._core import Problem as Problem
 from ._core import Term as Term
 from ._core import Unknown as Unknown
@@ -60,12 +64,16 @@ del _factory
 
 __all__ = [
     "Fields",
+    "Meta",
+    "Observations",
     "Problem",
     "Term",
     "Unknown",
     "dirichlet",
     "initial",
+    "load_observations",
     "neumann",
+    "observations_from_arrays",
     "periodic",
     "point_sets",
     "robin",

@@ -286,6 +286,7 @@ class Problem(eqx.Module):
         weights: Mapping[str, Any] | None = None,
         data: tuple[str, ...] | list[str] = (),
         up_to_constant: tuple[str, ...] | list[str] = (),
+        observations: Mapping[str, Any] | None = None,
     ):
         if not isinstance(name, str) or not name:
             raise ValueError(f"Problem: name must be a non-empty str, got {name!r}")
@@ -297,7 +298,9 @@ class Problem(eqx.Module):
             fields
         ):
             raise ValueError(f"{owner}: fields must be distinct identifiers, e.g. ('u', 'v', 'p'); got {fields!r}")
-        data = tuple(data)
+        observations = {str(k): _check_observation(v, f"{owner}: observations[{k!r}]")
+                        for k, v in dict(observations or {}).items()}
+        data = tuple(data) + tuple(k for k in observations if k not in tuple(data))
         if any(not isinstance(d, str) or not d for d in data):
             raise ValueError(f"{owner}: data must name batch entries (non-empty strings), got {data!r}")
         if not isinstance(terms, Mapping) or not terms:
@@ -362,7 +365,8 @@ class Problem(eqx.Module):
         self.forcing_fn = forcing
         self.default_points_items = tuple((str(k), int(v)) for k, v in default_points.items())
         self.order = order
-        self.meta = Meta({"options": copy.deepcopy(options), "description": description})
+        self.meta = Meta({"options": copy.deepcopy(options), "description": description,
+                          "observations": observations})
         self.eval_size = eval_size
         self.eval_method = eval_method
         self.up_to_constant = up_to_constant
@@ -390,6 +394,55 @@ class Problem(eqx.Module):
     def out_size(self) -> int:
         """Number of model outputs: ``len(fields)``."""
         return len(self.fields)
+
+    @property
+    def observations(self) -> dict[str, tuple]:
+        """Default observations per data entry, ``{name: (x, y)}`` float64 numpy arrays (documentation, not
+        leaves: they reach training through the batch, see :meth:`batch`)."""
+        return dict(self.meta.value.get("observations", {}))
+
+    def batch(
+        self,
+        counts: Mapping[str, int] | None = None,
+        method: str = "sobol",
+        key: Any = 0,
+        observations: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A training batch for this problem: collocation points of the domain plus the observation entries.
+
+        Point sets needed by a term with ``normals=True`` come as ``(x, n)`` pairs with outward unit normals.
+
+        Args:
+            counts: point set -> number of points (default :attr:`default_points`).
+            method: sampler (``"uniform"``, ``"sobol"``, ``"halton"``, ``"lhs"``).
+            key: int seed or JAX key (see ``sciml_jax.sampling.sample``).
+            observations: data entry -> ``(x, y)`` arrays replacing the problem's default observations.
+
+        Returns:
+            dict entry -> array ``(n, d)`` or tuple of arrays, in JAX's default float dtype.
+        """
+        from .. import sampling  # noqa: PLC0415 - the sampler is only needed here
+
+        counts = dict(self.default_points if counts is None else counts)
+        out: dict[str, Any] = {}
+        if counts:
+            if self.domain is None:
+                raise ValueError(f"problem {self.name!r} has no domain: it takes no collocation counts {counts}")
+            need = {t.points for t in self.terms.values() if t.normals}
+            out.update(sampling.sample(self.domain, counts, method, key, normals=tuple(n for n in counts if n in need)))
+        obs = self.observations
+        obs.update({k: _check_observation(v, f"observations[{k!r}]") for k, v in dict(observations or {}).items()})
+        dtype = _default_float()
+        for name in self.data:
+            if name in obs:
+                out[name] = tuple(jnp.asarray(a, dtype=dtype) for a in obs[name])
+        missing = [t.points for t in self.terms.values() if t.points not in out]
+        if missing:
+            raise ValueError(
+                f"problem {self.name!r}: no points or observations for {sorted(set(missing))}; give counts for point "
+                f"sets and observations for data entries"
+            )
+        return out
 
     def coefficient_values(self, unknown_values: Mapping[str, Any] | None = None, dtype: Any = None) -> dict:
         """The mapping ``c`` handed to terms: coefficients cast to ``dtype`` (default JAX's float) and unknowns.
@@ -529,6 +582,23 @@ class Problem(eqx.Module):
         if self.eval_method == "grid":
             return self.domain.grid(self.eval_size)
         return self.domain.sample("interior", self.eval_size, self.eval_method, seed=0)
+
+
+def _check_observation(value: Any, what: str) -> tuple:
+    """Observations as a tuple of float64 arrays sharing their number of rows (x first); ValueError otherwise."""
+    arrays = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    try:
+        arrays = tuple(np.asarray(a, dtype=np.float64) for a in arrays)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: expected arrays of real numbers, e.g. (x: (n, d), y: (n,))") from None
+    shapes = [a.shape for a in arrays]
+    if not arrays or any(a.ndim == 0 for a in arrays) or len({s[0] for s in shapes}) != 1:
+        raise ValueError(f"{what}: every array needs the same number of rows; got shapes {shapes}")
+    finite = np.logical_and.reduce([np.isfinite(a).reshape(a.shape[0], -1).all(axis=1) for a in arrays])
+    bad = int(np.sum(~finite))
+    if bad:
+        raise ValueError(f"{what}: {bad} row(s) are not finite; clean them or load with drop_nonfinite=True")
+    return arrays
 
 
 def _fmt(v: np.ndarray) -> str:
