@@ -328,3 +328,49 @@ def test_problem_batch_adds_observations_and_normals():
     with pytest.raises(ValueError, match=r"observations\['obs'\]: 1 row\(s\) are not finite"):
         Problem("nan", sj.geometry.Interval(0.0, 1.0), {"data": Term("obs", lambda u, x, y: u(x) - y)},
                 observations={"obs": (x, np.array([1.0, np.nan, 2.0, 3.0]))})
+
+
+# ------------------------------------------------------------------------------------ exact constraints
+
+
+def test_periodic_embedding_is_exactly_periodic_and_output_transform_holds_the_boundary():
+    emb = sj.nn.PeriodicEmbedding(2, {0: 2.0}, harmonics=2)
+    assert emb.out_size == 1 + 4
+    net = sj.nn.MLP(emb.out_size, 1, 8, 2, key=jax.random.PRNGKey(0))
+    params, apply = sj.nn.functional(sj.nn.Embedded(emb, net))
+    x = jnp.array([0.3, 0.7])
+    shifted = x.at[0].add(2.0)
+    assert float(apply(params, x)) == pytest.approx(float(apply(params, shifted)), abs=1e-13)
+    gx = jax.grad(lambda y: apply(params, y))
+    np.testing.assert_allclose(gx(x), gx(shifted), atol=1e-12)
+    hard = sj.nn.OutputTransform(sj.nn.MLP(1, 1, 8, 1, key=jax.random.PRNGKey(1)), _vanish_at_ends)
+    p2, a2 = sj.nn.functional(hard)
+    assert float(a2(p2, jnp.zeros(1))) == 0.0 and float(a2(p2, jnp.ones(1))) == 0.0
+    with pytest.raises(ValueError, match="the period of axis 0 must be a finite number > 0"):
+        sj.nn.PeriodicEmbedding(2, {0: -1.0})
+
+
+def _vanish_at_ends(x, y):
+    return x[0] * (1.0 - x[0]) * y
+
+
+def test_hard_constraint_drops_the_terms_it_satisfies_and_term_order_survives_jit():
+    prob = sj.problems.get("poisson_1d", k=2)
+    net = sj.nn.MLP(1, 1, 8, 1, key=jax.random.PRNGKey(0))
+    reduced, model = prob.with_hard_constraint(net)
+    assert list(reduced.terms) == ["pde"] and reduced.constrained_terms == ()
+    params, apply = sj.nn.functional(model)
+    assert float(apply(params, jnp.zeros(1))) == 0.0
+    res = sj.pinn.residual(reduced, apply)
+    batch = reduced.batch({"interior": 8})
+    assert res(params, batch).shape == (8,)
+    with pytest.raises(ValueError, match="defines no hard constraint"):
+        sj.problems.get("poisson_1d", k=2.5).with_hard_constraint(net)
+    # the rows of J keep the problem's term order (pde, then bc) through jit, where dicts would be sorted
+    full = sj.pinn.residual(prob, sj.nn.functional(net)[1])
+    b2 = prob.batch({"interior": 8, "boundary": 2})
+    p2 = sj.nn.functional(net)[0]
+    J = sj.analysis.jacobian(full, p2, b2)
+    flat, unravel = jax.flatten_util.ravel_pytree(p2)
+    J_ref = jax.jacrev(lambda th: full(unravel(th), b2))(flat)
+    np.testing.assert_allclose(J, J_ref, rtol=0, atol=1e-12 * float(jnp.max(jnp.abs(J_ref))))

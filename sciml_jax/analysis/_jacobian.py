@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
@@ -263,11 +264,39 @@ def jacobian(
     Raises:
         ValueError: bad ``mode``/``chunk_size``, or ``weights`` given for a residual that is not structured.
     """
+    return jacobian_product("J", residual, params, batch, weights, chunk_size, mode)
+
+
+def _as_weight_arrays(weights: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if weights is None:
+        return None
+    return {k: jnp.asarray(v, dtype=jnp.result_type(float)) for k, v in weights.items()}
+
+
+def jacobian_product(
+    kind: str, residual: Callable, params: Any, batch: Batch, weights: Any, chunk_size: int | None, mode: str
+) -> jax.Array:
+    """J (``kind="J"``), K = JJᵀ (``"K"``) or G = JᵀJ (``"G"``), symmetrised, in one compiled program.
+
+    Compiled once per structure and shapes: the program is a module-level ``eqx.filter_jit`` function whose
+    arguments are the residual (a pytree: its coefficients and weights are arrays, its functions static), the
+    parameters and the batch, so repeated eager calls (a recorder every chunk, a notebook cell run twice) reuse it.
+    Run eagerly, the many small per-point AD operations would each be dispatched on their own; inside a caller's
+    jit the program is simply inlined.
+    """
+    _check_mode(mode)
+    _check_chunk(chunk_size)
+    return _jacobian_jit(kind, residual, params, batch, _as_weight_arrays(weights), chunk_size, mode)
+
+
+@eqx.filter_jit
+def _jacobian_jit(kind, residual, params, batch, weights, chunk_size, mode):
     fn, args = _jacobian_program(residual, params, batch, weights, chunk_size, mode)
-    # One jitted computation: run eagerly, the many small per-point AD operations would each be compiled and
-    # dispatched on their own (several times slower than compiling them once). Inside a caller's jit this jit is
-    # simply inlined.
-    return jax.jit(fn)(*args)
+    J = fn(*args)
+    if kind == "J":
+        return J
+    M = J @ J.T if kind == "K" else J.T @ J
+    return 0.5 * (M + M.T)
 
 
 def _jacobian_program(

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from ._jacobian import Batch, _jacobian_program, _structured, term_rows
+from ._jacobian import Batch, _structured, jacobian_product, term_rows
 
 
 class NTK(eqx.Module):
@@ -101,15 +101,12 @@ def ntk(
     Returns:
         An :class:`NTK` (K: (N, N); ``.block("pde", "bc")``, ``.blocks``).
     """
-    fn, args = _jacobian_program(residual, params, batch, weights, chunk_size, mode)
+    K = jacobian_product("K", residual, params, batch, weights, chunk_size, mode)
+    return NTK(K=K, rows=_rows_tuple(term_rows(residual, params, batch)), num_params=_num_params(params))
 
-    def build(*args):
-        J = fn(*args)
-        K = J @ J.T
-        return 0.5 * (K + K.T)
 
-    K = jax.jit(build)(*args)
-    return NTK(K=K, rows=_rows_tuple(term_rows(residual, params, batch)), num_params=int(args[0].shape[0]))
+def _num_params(params: Any) -> int:
+    return int(sum(jnp.size(x) for x in jax.tree.leaves(params)))
 
 
 def _flat_residual(residual: Callable, params: Any, batch: Batch, weights: Mapping[str, Any] | None):
@@ -179,14 +176,7 @@ def gauss_newton(
     G is the Hessian of ½‖r‖² without the second-order term Σ_i r_i ∇²r_i; its nonzero eigenvalues equal those of
     the NTK K = JJᵀ.
     """
-    fn, args = _jacobian_program(residual, params, batch, weights, chunk_size, mode)
-
-    def build(*args):
-        J = fn(*args)
-        G = J.T @ J
-        return 0.5 * (G + G.T)
-
-    return jax.jit(build)(*args)
+    return jacobian_product("G", residual, params, batch, weights, chunk_size, mode)
 
 
 def _check_loss_fn(loss_fn: Any) -> None:

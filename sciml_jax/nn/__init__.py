@@ -17,4 +17,8 @@ from ._mlp import MLP as MLP
 from ._mlp import FourierFeatures as FourierFeatures
 from ._mlp import Frozen as Frozen
 
-__all__ = ["ACTIVATIONS", "Apply", "MLP", "FourierFeatures", "Frozen", "from_nnx", "functional", "num_params", "ravel"]
+from ._wrappers import Embedded as Embedded
+from ._wrappers import OutputTransform as OutputTransform
+from ._wrappers import PeriodicEmbedding as PeriodicEmbedding
+
+__all__ = ["ACTIVATIONS", "Apply", "Embedded", "MLP", "OutputTransform", "PeriodicEmbedding", "FourierFeatures", "Frozen", "from_nnx", "functional", "num_params", "ravel"]

@@ -9,6 +9,7 @@ serves both (``sciml_jax.train.fit`` keeps a cache keyed on structure and shapes
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import inspect
 import math
@@ -242,11 +243,15 @@ class Problem(eqx.Module):
             domain, solution, source; :meth:`summary` adds the coefficient values).
         eval_size, eval_method: the evaluation set of :meth:`eval_points` (``"grid"`` or a sampling method).
         up_to_constant: fields compared with the reference only up to an additive constant (a pressure).
+        hard_constraint: an output transform ``(x, y) -> u`` that satisfies some terms exactly (e.g.
+            ``x (1 - x) y`` for zero Dirichlet data on [0, 1]), or None; :attr:`constrained_terms` names those terms.
+            :meth:`with_hard_constraint` gives the problem without them and wraps a model accordingly.
     """
 
     name: str = eqx.field(static=True)
     domain: geometry.Domain | None = eqx.field(static=True)
-    terms: dict
+    term_names: tuple = eqx.field(static=True)
+    term_list: tuple  # the Terms, in the order of term_names (a tuple: pytree dicts would be re-sorted by key)
     fields: tuple = eqx.field(static=True)
     coeffs: dict
     unknowns: dict
@@ -260,6 +265,8 @@ class Problem(eqx.Module):
     eval_size: int = eqx.field(static=True)
     eval_method: str = eqx.field(static=True)
     up_to_constant: tuple = eqx.field(static=True)
+    hard_constraint: Callable | None = eqx.field(static=True)
+    constrained_terms: tuple = eqx.field(static=True)
 
     __hash__ = object.__hash__  # identity, like the functions it holds (a problem may be a dict key)
 
@@ -287,6 +294,7 @@ class Problem(eqx.Module):
         data: tuple[str, ...] | list[str] = (),
         up_to_constant: tuple[str, ...] | list[str] = (),
         observations: Mapping[str, Any] | None = None,
+        hard_constraint: tuple[Callable, tuple[str, ...]] | None = None,
     ):
         if not isinstance(name, str) or not name:
             raise ValueError(f"Problem: name must be a non-empty str, got {name!r}")
@@ -352,10 +360,29 @@ class Problem(eqx.Module):
         for f in up_to_constant:
             if f not in fields:
                 raise ValueError(f"{owner}: up_to_constant names {f!r}, not a field; the fields are {list(fields)}")
+        if hard_constraint is None:
+            transform, constrained = None, ()
+        else:
+            try:
+                transform, constrained = hard_constraint
+                constrained = tuple(constrained)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{owner}: hard_constraint must be (transform(x, y) -> u, names of the terms it satisfies), got "
+                    f"{hard_constraint!r}"
+                ) from None
+            if not callable(transform) or any(t not in terms for t in constrained):
+                raise ValueError(
+                    f"{owner}: hard_constraint needs a function transform(x, y) -> u and term names among "
+                    f"{list(terms)}, got {hard_constraint!r}"
+                )
         options = dict(options or {})
+        self.hard_constraint = transform
+        self.constrained_terms = constrained
         self.name = name
         self.domain = domain
-        self.terms = dict(terms)
+        self.term_names = tuple(terms)
+        self.term_list = tuple(terms.values())
         self.fields = fields
         self.coeffs = coeffs
         self.unknowns = unknowns
@@ -372,6 +399,11 @@ class Problem(eqx.Module):
         self.up_to_constant = up_to_constant
 
     # ------------------------------------------------------------------ views
+
+    @property
+    def terms(self) -> dict[str, Term]:
+        """Term name -> :class:`Term`, in the problem's order (the order of the rows of r)."""
+        return dict(zip(self.term_names, self.term_list))
 
     @property
     def default_points(self) -> dict[str, int]:
@@ -536,6 +568,42 @@ class Problem(eqx.Module):
             new_w[k] = _check_weight(v, f"weights[{k!r}]")
         out = eqx.tree_at(lambda p: p.coeffs, self, new_c)
         return eqx.tree_at(lambda p: p.weights, out, new_w)
+
+    def without_terms(self, names: tuple[str, ...] | list[str]) -> "Problem":
+        """The same problem without the named terms (e.g. boundary terms a hard constraint satisfies exactly)."""
+        names = tuple(names)
+        unknown = [n for n in names if n not in self.terms]
+        if unknown:
+            raise ValueError(f"terms: {unknown} are not terms of {self.name!r}; the terms are {list(self.terms)}")
+        keep = {k: t for k, t in self.terms.items() if k not in names}
+        if not keep:
+            raise ValueError(f"terms: removing {list(names)} leaves problem {self.name!r} with no term")
+        return self._copy(
+            term_names=tuple(keep), term_list=tuple(keep.values()),
+            weights={k: w for k, w in self.weights.items() if k in keep},
+            constrained_terms=tuple(t for t in self.constrained_terms if t in keep),
+        )
+
+    def _copy(self, **changes: Any) -> "Problem":
+        """A copy with some fields replaced (static fields included), bypassing __init__'s argument parsing."""
+        out = object.__new__(type(self))
+        for f in dataclasses.fields(self):
+            object.__setattr__(out, f.name, changes.pop(f.name, getattr(self, f.name)))
+        if changes:
+            raise TypeError(f"Problem has no fields {sorted(changes)}")
+        return out
+
+    def with_hard_constraint(self, model: Any) -> tuple["Problem", Any]:
+        """``(problem without the constrained terms, model wrapped in the output transform)``.
+
+        Raises:
+            ValueError: the problem defines no hard constraint.
+        """
+        if self.hard_constraint is None:
+            raise ValueError(f"problem {self.name!r} defines no hard constraint (hard_constraint=None)")
+        from ..nn import OutputTransform  # noqa: PLC0415 - nn is below problems only for this wrapper
+
+        return self.without_terms(self.constrained_terms), OutputTransform(model, self.hard_constraint)
 
     # ------------------------------------------------------------------ parameters with unknowns
 

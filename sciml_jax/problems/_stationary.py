@@ -47,6 +47,11 @@ def _poisson_1d_pde(u, x, c):
     return -ops.laplacian(u)(x) - _poisson_1d_forcing(x, c)
 
 
+def _vanish_on_unit_cube(x, y):
+    """Hard constraint u = prod_i x_i (1 - x_i) · y: zero Dirichlet data on the boundary of [0, 1]^d."""
+    return jnp.prod(x * (1.0 - x)) * y
+
+
 def poisson_1d(k=1, amplitudes=None, frequencies=None) -> Problem:
     """1-D Poisson equation with a (multi-)frequency sine solution.
 
@@ -107,6 +112,7 @@ def poisson_1d(k=1, amplitudes=None, frequencies=None) -> Problem:
         forcing=_poisson_1d_forcing,
         eval_size=1000,
         coeffs={"frequencies": freqs, "amplitudes": amps},
+        hard_constraint=(_vanish_on_unit_cube, ("bc",)) if all(f == int(f) for f in freqs) else None,
     )
 
 
@@ -170,6 +176,7 @@ def poisson_nd(dim=2, k=1) -> Problem:
         eval_size=eval_size,
         eval_method=eval_method,
         coeffs={"k": kf},
+        hard_constraint=(_vanish_on_unit_cube, ("bc",)) if kf == int(kf) else None,
     )
 
 
