@@ -17,7 +17,9 @@ import optax
 
 from ..optim._info import events_from_info, logged_info
 from . import _sharding
-from ._checkpoint import load_checkpoint, save_checkpoint
+from . import _faults
+from ._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ._faults import STATUS_DIVERGED, STATUS_INTERRUPTED
 from ._history import History
 
 PyTree = Any
@@ -44,8 +46,10 @@ class FitResult:
         params: final parameters (on a non-finite loss: the last parameters whose loss was finite).
         opt_state: final optimizer state.
         history: per-step and per-evaluation records (:class:`History`).
-        status: ``"completed"``, ``"nonfinite"`` (stopped on a non-finite loss or gradient) or ``"stopped"``
-            (a callback asked to stop).
+        status: ``"completed"``, ``"nonfinite"`` (stopped on a non-finite loss or gradient), ``"diverged"`` (the
+            loss stayed above ``divergence_factor`` × its best for a whole chunk), ``"stopped"`` (a callback asked
+            to stop) or ``"interrupted"`` (Ctrl-C / :class:`sciml_jax.train.Interrupted`; the checkpoint, if any,
+            holds the last completed chunk).
         message: human-readable explanation of ``status``.
         step: number of steps done (the global step count, including steps of resumed runs).
         wall_time_s: time spent running steps in this call (compilation excluded).
@@ -213,6 +217,8 @@ def fit(
     callbacks: Sequence[Callable[..., Any]] = (),
     opt_state: PyTree | None = None,
     sharding: Any = None,
+    divergence_factor: float | None = 1e4,
+    checkpoint_meta: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Minimise L(θ) = ½‖r(θ)‖² with an optax optimizer.
 
@@ -222,7 +228,14 @@ def fit(
     chunk evaluates ``metrics`` (e.g. the relative L2 error) and the wall time.
 
     A non-finite loss or gradient stops training: later steps are skipped on device, the returned parameters are
-    the last ones whose loss was finite, and ``status == "nonfinite"`` with a message naming the step.
+    the last ones whose loss was finite, and ``status == "nonfinite"`` with a message naming the step. A finite
+    blow-up stops it too: when the smallest loss of a whole chunk exceeds ``divergence_factor`` × the best loss of
+    the earlier steps, ``status == "diverged"`` (the parameters are those at the end of that chunk).
+
+    ``KeyboardInterrupt`` (Ctrl-C) or :class:`sciml_jax.train.Interrupted` (raised by a signal handler) during the
+    run rolls back to the last completed chunk, writes the checkpoint (when ``checkpoint_dir`` is set) and returns
+    ``status == "interrupted"``; a second interrupt while that checkpoint is written propagates (the previous
+    checkpoint stays intact: checkpoints are written atomically).
 
     Args:
         residual: ``residual(params, batch) -> r: (N,)``, typically a :class:`sciml_jax.pinn.Residual` (then the
@@ -237,12 +250,15 @@ def fit(
         eval_every: steps between metric evaluations; also the default chunk length.
         chunk: scan length (must divide nothing; default ``eval_every``).
         progress: show a tqdm bar (default: only when stderr is a terminal).
-        checkpoint_dir: directory for checkpoints (``checkpoint.eqx`` + ``checkpoint.json``).
+        checkpoint_dir: directory for checkpoints (see :func:`sciml_jax.train.save_checkpoint`: array files and a
+            ``checkpoint.json`` record committed atomically, verified on resume).
         checkpoint_every: steps between checkpoints (rounded up to a multiple of ``chunk``); the final state is
             always written when ``checkpoint_dir`` is set.
         resume: continue from the checkpoint in ``checkpoint_dir``; the continuation is bit-identical to an
             uninterrupted run with the same chunk length. A batch installed by a callback (adaptive resampling) is
-            checkpointed too (``checkpoint_batch.eqx``) and restored in place of ``batch``.
+            checkpointed too and restored in place of ``batch``. A torn or damaged checkpoint, or one whose structure,
+            shapes or dtypes differ from this run's state, is refused (:class:`sciml_jax.train.CheckpointError`).
+            With ``steps`` at or below the checkpoint's step nothing runs and the message says so.
         callbacks: called after each chunk as ``cb(step=..., params=..., opt_state=..., batch=..., history=...)``;
             a callback may return ``None``, ``"stop"``, or a dict with a new ``"batch"`` (same shapes).
         opt_state: initial optimizer state (default ``optimizer.init(params)``).
@@ -251,6 +267,11 @@ def fit(
             array is split along its leading axis over the devices, parameters and optimizer state are replicated,
             and XLA inserts the reductions. Results equal the single-device run up to round-off. Every batch
             entry's point count must be divisible by the number of devices.
+        divergence_factor: the finite blow-up test above (``None``: off). The default 1e4 is far above the
+            chunk-to-chunk rises of converging runs (a chunk's minimum loss never exceeds the best so far by more
+            than a few times in the shipped configs) and below the 1e5-1e8 jumps of an unstable learning rate.
+        checkpoint_meta: JSON-serialisable metadata stored in every checkpoint record (e.g. the run's config) and
+            returned by :func:`sciml_jax.train.read_checkpoint_meta`.
 
     Returns:
         A :class:`FitResult`.
@@ -258,6 +279,7 @@ def fit(
     Raises:
         ValueError: non-positive ``steps``/``eval_every``/``chunk``/``checkpoint_every``, ``resume`` without
             ``checkpoint_dir``, or a batch that ``sharding`` cannot split evenly.
+        CheckpointError: ``resume`` from a checkpoint that is damaged, does not match, or ended non-finite.
     """
     for name, value in (("steps", steps), ("eval_every", eval_every)):
         if not isinstance(value, (int, np.integer)) or value < 0 or (name != "steps" and value == 0):
@@ -268,7 +290,11 @@ def fit(
     if checkpoint_every is not None and (not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every <= 0):
         raise ValueError(f"checkpoint_every: expected a positive integer or None, got {checkpoint_every!r}")
     if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir (the directory holding checkpoint.eqx/json)")
+        raise ValueError("resume=True needs checkpoint_dir (the directory holding the checkpoint)")
+    if divergence_factor is not None and not (isinstance(divergence_factor, (int, float)) and divergence_factor > 1
+                                              and np.isfinite(divergence_factor)):
+        raise ValueError(f"divergence_factor: expected a finite number > 1 or None, got {divergence_factor!r}")
+    ckpt_extra = dict(checkpoint_meta or {})
 
     optimizer = _as_extra_args(optimizer)
     metrics = dict(metrics or {})
@@ -283,13 +309,20 @@ def fit(
     carry = _Carry(params, opt_state, params, jnp.asarray(False), jnp.asarray(-1, dtype=jnp.int32))
     history = History(term_names=term_names, metric_names=tuple(metrics))
     start_step = 0
+    batch_changed = False
+    compile_before = 0.0  # compile time of earlier calls of this run (resume), kept in the checkpoint
     if resume:
-        carry, meta = load_checkpoint(checkpoint_dir, carry)
+        carry, meta, saved_batch = load_checkpoint(checkpoint_dir, carry, batch_like=batch)
         start_step = int(meta["step"])
         history = History.from_dict(meta["history"])
-        if meta.get("batch_saved"):  # the batch was replaced by a callback (resampling): continue on that one
-            batch = eqx.tree_deserialise_leaves(os.path.join(checkpoint_dir, "checkpoint_batch.eqx"), batch)
-    batch_changed = resume and bool(meta.get("batch_saved"))
+        compile_before = float(meta.get("compile_time_s", 0.0))
+        if bool(carry.failed):
+            raise CheckpointError(
+                f"checkpoint in {os.fspath(checkpoint_dir)!r} ended on a non-finite loss at step "
+                f"{int(carry.fail_step)}; it cannot be continued (start a new run with other settings)"
+            )
+        if saved_batch is not None:  # the batch was replaced by a callback (resampling): continue on that one
+            batch, batch_changed = saved_batch, True
 
     jit_kwargs = {}
     if sharding is not None:
@@ -308,6 +341,12 @@ def fit(
 
     step = start_step
     status, message = STATUS_COMPLETED, f"completed {steps} steps"
+    if resume and step >= steps:
+        status = meta.get("status", STATUS_COMPLETED) if meta.get("status") != "running" else STATUS_COMPLETED
+        message = (
+            f"no steps run: the checkpoint is already at step {step} (steps = {steps}); "
+            f"its status was {meta.get('status', 'unknown')!r}"
+        )
     wall = 0.0
     elapsed_before = history.last_wall_time()
     next_ckpt = (
@@ -322,6 +361,8 @@ def fit(
 
         bar = tqdm(total=steps, initial=step, unit="step", dynamic_ncols=True, leave=True)
 
+    mark = _faults.Mark.take(carry, step, batch, batch_changed, history)
+    best, best_step = _faults.best_loss(history)
     try:
         while step < steps:
             stop = min(step + chunk, steps)
@@ -360,6 +401,10 @@ def fit(
                 )
                 carry = carry._replace(params=carry.good_params)
                 break
+            best, best_step, diverged = _faults.divergence(losses_np, step - n_done, best, best_step, divergence_factor)
+            if diverged:
+                status, message = STATUS_DIVERGED, diverged
+                break
             for cb in callbacks:
                 out = cb(step=step, params=carry.params, opt_state=carry.opt_state, batch=batch, history=history)
                 if out == "stop":
@@ -375,17 +420,28 @@ def fit(
                     batch_changed = True
             if status == STATUS_STOPPED:
                 break
+            mark = _faults.Mark.take(carry, step, batch, batch_changed, history)
             if checkpoint_dir is not None and next_ckpt is not None and step >= next_ckpt and step < steps:
                 save_checkpoint(
-                    checkpoint_dir, carry, step, history, {"status": "running"}, batch if batch_changed else None
+                    checkpoint_dir, carry, step, history,
+                    {**ckpt_extra, "status": "running", "compile_time_s": compile_before + compile_time},
+                    batch if batch_changed else None,
                 )
                 next_ckpt = (step // checkpoint_every + 1) * checkpoint_every
+    except KeyboardInterrupt as exc:  # Ctrl-C, or train.Interrupted raised by a signal handler (e.g. the CLI's)
+        carry, step, batch, batch_changed = mark.restore(history)
+        status = STATUS_INTERRUPTED
+        message = f"interrupted by {_faults.interrupt_name(exc)} at step {step} (the last completed chunk)"
     finally:
         if bar is not None:
             bar.close()
 
     if checkpoint_dir is not None:
-        save_checkpoint(checkpoint_dir, carry, step, history, {"status": status}, batch if batch_changed else None)
+        save_checkpoint(
+            checkpoint_dir, carry, step, history,
+            {**ckpt_extra, "status": status, "compile_time_s": compile_before + compile_time},
+            batch if batch_changed else None,
+        )
     return FitResult(
         params=carry.params,
         opt_state=carry.opt_state,
