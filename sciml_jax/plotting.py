@@ -4,7 +4,7 @@ Every function draws on a new figure, saves it to ``path`` (PNG) when given, clo
 with ``path=None`` it returns the figure for notebooks.
 
 Diverged runs are drawn too: non-finite values are left out (a gap in the curve, a blank cell), values on log axes
-are clipped to [1e-300, 1e300] and the axis limits are set from the finite data, so a loss that grew to 1e300 or a
+are clipped to [1e-200, 1e200] and the axis limits are set from the finite data, so a loss that grew to 1e300 or a
 prediction of 1e139 never breaks a figure (matplotlib's log locator overflows on such ranges by itself).
 """
 
@@ -25,7 +25,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-_LOG_LO, _LOG_HI = 1e-300, 1e300  # log-axis data range: ~600 decades, far from float64's overflow
+# log-axis data range: matplotlib's log locator places ticks a stride beyond the limits and overflows past 1e308,
+# so the drawn range stays 100 decades inside float64's
+_LOG_LO, _LOG_HI = 1e-200, 1e200
 
 
 def _log_safe(values: Any) -> np.ndarray:
@@ -36,7 +38,7 @@ def _log_safe(values: Any) -> np.ndarray:
 
 
 def _lin_safe(values: Any) -> np.ndarray:
-    """Values for a linear axis or colour scale: non-finite -> NaN, magnitudes clipped to 1e300."""
+    """Values for a linear axis or colour scale: non-finite -> NaN, magnitudes clipped to 1e200."""
     a = np.array(values, dtype=np.float64, copy=True)
     a[~np.isfinite(a)] = np.nan
     return np.clip(a, -_LOG_HI, _LOG_HI)
@@ -51,7 +53,7 @@ def _set_log_limits(ax, *arrays: np.ndarray) -> None:
         ax.set_ylim(1e-1, 1e1)
         return
     lo, hi = float(finite.min()), float(finite.max())
-    ax.set_ylim(max(lo / 3.0, _LOG_LO), min(hi * 3.0, _LOG_HI * 3.0))
+    ax.set_ylim(max(lo / 3.0, _LOG_LO), min(hi * 3.0, _LOG_HI))
 
 
 def _finish(fig, path):

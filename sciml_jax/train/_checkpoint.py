@@ -246,7 +246,7 @@ def save_checkpoint(
             _remove(path)
     for path in glob.glob(os.path.join(directory, "checkpoint*.tmp")):  # left by a writer that was killed
         pid = path.rsplit(".", 2)[-2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and (int(pid) == os.getpid() or not _pid_alive(int(pid))):  # ours: no write in flight
             _remove(path)
 
 

@@ -116,3 +116,18 @@ def divergence(
     if low < best:
         best, best_step = low, first_step + i
     return best, best_step, message
+
+
+def final_divergence(history: History, factor: float | None) -> str | None:
+    """A run that ends on a loss above ``factor`` x its best (e.g. an unstable learning rate whose last chunk
+    still dipped to the best level, but whose final parameters are far from it); None otherwise."""
+    if factor is None or not history.loss:
+        return None
+    last = float(history.loss[-1])
+    best, best_step = best_loss(history)
+    if math.isfinite(best) and best > 0 and last > factor * best:
+        return (
+            f"diverged: the final loss {last:.3e} (step {history.steps[-1]}) is above {factor:g} x its best "
+            f"{best:.3e} (step {best_step}); the run ended far from its best parameters"
+        )
+    return None

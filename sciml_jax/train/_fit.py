@@ -230,7 +230,8 @@ def fit(
     A non-finite loss or gradient stops training: later steps are skipped on device, the returned parameters are
     the last ones whose loss was finite, and ``status == "nonfinite"`` with a message naming the step. A finite
     blow-up stops it too: when the smallest loss of a whole chunk exceeds ``divergence_factor`` × the best loss of
-    the earlier steps, ``status == "diverged"`` (the parameters are those at the end of that chunk).
+    the earlier steps, or when the run's final loss does, ``status == "diverged"`` (the parameters are those at
+    the end of that chunk, or the final ones).
 
     ``KeyboardInterrupt`` (Ctrl-C) or :class:`sciml_jax.train.Interrupted` (raised by a signal handler) during the
     run rolls back to the last completed chunk, writes the checkpoint (when ``checkpoint_dir`` is set) and returns
@@ -435,6 +436,10 @@ def fit(
     finally:
         if bar is not None:
             bar.close()
+    if status == STATUS_COMPLETED and step > start_step:
+        ended_high = _faults.final_divergence(history, divergence_factor)
+        if ended_high:
+            status, message = STATUS_DIVERGED, ended_high
 
     if checkpoint_dir is not None:
         save_checkpoint(
