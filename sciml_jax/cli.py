@@ -352,9 +352,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
             from . import train  # noqa: PLC0415
 
-            saved = any(train.has_checkpoint(d) for _, d in _run_dirs(cfg, out).values())
-            tail = f"resume with: {_resume_command(args, out)}" if saved else "no checkpoint was written; run again"
-            print(f"sciml-jax: interrupted by {signal.Signals(signum).name} outside training; {tail}", file=sys.stderr)
+            saved = cfg.experiment == "train" and any(train.has_checkpoint(d) for _, d in _run_dirs(cfg, out).values())
+            tail = (f"the last checkpoint is intact; resume with: {_resume_command(args, out)}" if saved
+                    else "nothing was saved; run again")
+            print(f"sciml-jax: interrupted by {signal.Signals(signum).name}; {tail}", file=sys.stderr)
             return 128 + signum
         finally:
             if lock is not None:
