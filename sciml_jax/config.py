@@ -2,7 +2,12 @@
 
 A config is a mapping with the sections below; every key is checked (unknown key, wrong type, value outside the
 allowed set -> :class:`ConfigError` naming the dotted key and what is allowed). Problem and optimizer options are
-checked against the factory's signature by ``sciml_jax.problems.get`` / ``sciml_jax.optim.get``.
+checked against the factory's signature by ``sciml_jax.problems.get`` / ``sciml_jax.optim.get``. Every number must be
+finite (``.nan``/``.inf`` are refused wherever they appear).
+
+Files and ``--set`` values are read by one YAML loader (PyYAML's safe loader with two changes): ``1e-3``/``1E5``
+are numbers, as in YAML 1.2 (YAML 1.1 wants ``1.0e-3``), and a key repeated in one mapping is an error instead of
+silently keeping the last value. Files must be UTF-8.
 
 Example::
 
@@ -24,7 +29,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import math
 import os
+import re
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -94,6 +102,9 @@ class TrainConfig:
     # batch-size progression: [{points: {interior: 64, ...}, steps: 500}, ...]; replaces `steps` and
     # `sampling.points` (nested Sobol/Halton prefixes when the sampling method is quasi-random)
     stages: list | None = None
+    # a finite blow-up ends the run as "diverged" when the smallest loss of a whole chunk exceeds this factor times
+    # the best loss so far (null: off); see sciml_jax.train.fit
+    divergence_factor: float | None = 1e4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +182,8 @@ def _check_type(value: Any, tp: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -262,8 +275,15 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
     for k, w in cfg.loss.weights.items():
         if k not in prob.terms:
             raise ConfigError(f"{prefix}loss.weights.{k}: unknown term; allowed: {', '.join(prob.terms)}")
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
-            raise ConfigError(f"{prefix}loss.weights.{k}: expected a number >= 0, got {w!r}")
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ConfigError(f"{prefix}loss.weights.{k}: expected a finite number >= 0, got {w!r}")
+    if not cfg.model.fourier_sigma > 0:
+        raise ConfigError(f"{prefix}model.fourier_sigma: expected a number > 0, got {cfg.model.fourier_sigma!r}")
+    if cfg.train.divergence_factor is not None and not cfg.train.divergence_factor > 1:
+        raise ConfigError(
+            f"{prefix}train.divergence_factor: expected a number > 1 or null (off), got {cfg.train.divergence_factor!r}"
+        )
+    _check_positive_option(cfg.optimizer.options, f"{prefix}optimizer", "max_learning_rate")
     from . import experiments  # noqa: PLC0415
 
     try:
@@ -306,8 +326,33 @@ def _validate_adaptive(cfg: RunConfig, prob: Any, prefix: str) -> None:
             raise ConfigError(f"{where}.on_plateau.min_delta: expected a number in [0, 1), got {d!r}")
 
 
+def _check_positive_option(options: Any, where: str, key: str) -> None:
+    """``key`` anywhere in an optimizer section (also in ``first``/``second`` of a hybrid) must be > 0 or null.
+
+    Used for L-BFGS's ``max_learning_rate``, which its factory passes to optax unchecked.
+    """
+    if isinstance(options, Mapping):
+        for k, v in options.items():
+            if k == key and v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+                raise ConfigError(f"{where}.{k}: expected a number > 0 or null, got {v!r}")
+            _check_positive_option(v, f"{where}.{k}", key)
+
+
+def _check_finite(obj: Any, path: str) -> None:
+    """Every number in the raw config must be finite (NaN or infinity would only fail later, inside training)."""
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            _check_finite(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _check_finite(v, f"{path}[{i}]")
+    elif isinstance(obj, float) and not math.isfinite(obj):
+        raise ConfigError(f"{path or 'config'}: expected a finite number, got {obj!r}")
+
+
 def from_dict(data: Mapping[str, Any], path: str = "") -> RunConfig:
     """Validate a raw mapping into a :class:`RunConfig` (raises :class:`ConfigError`)."""
+    _check_finite(data, path)
     cfg = _build(RunConfig, data, path)
     if cfg.compare is not None:
         for name, override in cfg.compare.items():
@@ -340,6 +385,58 @@ def to_dict(cfg: RunConfig) -> dict:
     return d
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int):
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus YAML 1.2 exponent floats (``1e-3``) and an error on duplicate keys."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *anchor` merges may be overridden by explicit keys (YAML semantics)
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        except TypeError:  # an unhashable key: PyYAML reports it below
+            pass
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def _yaml_error_line(e: yaml.YAMLError) -> str:
+    """One line for a PyYAML error: its problem and the line where it was found."""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    mark = getattr(e, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML ``text`` with the config loader; errors become one-line :class:`ConfigError` naming ``where``."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as e:
+        raise ConfigError(f"{where}: duplicate key {e.key!r} at line {e.line} (each key may appear once)") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where} is not valid YAML: {_yaml_error_line(e)}") from None
+
+
 def _parse_set(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected key=value, e.g. optimizer.learning_rate=1e-3")
@@ -347,36 +444,35 @@ def _parse_set(item: str) -> tuple[list[str], Any]:
     keys = [k for k in key.strip().split(".") if k]
     if not keys:
         raise ConfigError(f"--set {item!r}: empty key")
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"--set {item!r}: value is not valid YAML ({e.__class__.__name__})") from None
-    if isinstance(value, str):  # YAML reads 1e-3 as a string; accept plain scientific notation as a number
-        try:
-            value = float(value) if any(c in value for c in "eE.") else value
-        except ValueError:
-            pass
-    return keys, value
+    return keys, parse_yaml(raw, f"--set {item!r}: value")
 
 
 def load(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Read a YAML config, apply ``key.sub=value`` overrides and validate it.
+    """Read a YAML config (UTF-8), apply ``key.sub=value`` overrides (values read by the same YAML loader) and
+    validate it.
 
     Raises:
-        ConfigError: unreadable file, invalid YAML, unknown key, wrong type, unknown problem/optimizer or option.
+        ConfigError: unreadable or non-UTF-8 file, invalid YAML, duplicate key, unknown key, wrong type, non-finite
+            number, unknown problem/optimizer or option.
     """
+    where = f"config file {os.fspath(path)!r}"
     try:
-        with open(path) as f:
-            data = yaml.safe_load(f)
+        with open(path, "rb") as f:
+            raw = f.read()
     except OSError as e:
-        raise ConfigError(f"config file {os.fspath(path)!r}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {os.fspath(path)!r} is not valid YAML: {e}") from None
+        raise ConfigError(f"{where}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{where} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save it as UTF-8"
+        ) from None
+    data = parse_yaml(text, where)
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"config file {os.fspath(path)!r}: top level must be a mapping")
-    data = _normalise_numbers(dict(data))
+        raise ConfigError(f"{where}: top level must be a mapping")
+    data = dict(data)
     data.setdefault("name", os.path.splitext(os.path.basename(os.fspath(path)))[0])
     for item in overrides:
         keys, value = _parse_set(item)
@@ -389,20 +485,39 @@ def load(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -
     return from_dict(data)
 
 
-def _normalise_numbers(obj: Any) -> Any:
-    """PyYAML (YAML 1.1) reads '1e-3' as a string; turn such scientific-notation strings into floats."""
-    if isinstance(obj, dict):
-        return {k: _normalise_numbers(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_normalise_numbers(v) for v in obj]
-    if isinstance(obj, str):
-        s = obj.strip()
-        try:
-            if any(c in s for c in "eE") and s.lower() not in ("inf", "nan"):
-                return float(s)
-        except ValueError:
-            return obj
-    return obj
+# Keys a resumed run may change: they decide how long and how often, not what is trained.
+RESUME_SAFE = (
+    "name", "description", "compare", "train.steps", "train.eval_every", "train.chunk", "train.checkpoint_every",
+    "train.progress", "train.divergence_factor",
+)
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, Mapping) and d:
+        out = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: d}
+
+
+def resume_conflicts(saved: Mapping[str, Any], cfg: RunConfig) -> list[str]:
+    """Keys whose values differ between a checkpoint's saved config and ``cfg`` and may not change on resume.
+
+    Everything but :data:`RESUME_SAFE` (how long and how often: steps, cadences, progress) is unsafe: model,
+    problem, sampling and points, loss, optimizer, seed, dtype, stages, experiment. Returns ``"key (old -> new)"``
+    strings, sorted; empty when the resume is safe.
+    """
+    old = _flatten(json.loads(json.dumps(dict(saved))))
+    new = _flatten(json.loads(json.dumps(to_dict(cfg))))
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if any(key == s or key.startswith(s + ".") for s in RESUME_SAFE):
+            continue
+        a, b = old.get(key, "(absent)"), new.get(key, "(absent)")
+        if a != b:
+            out.append(f"{key} ({a!r} -> {b!r})")
+    return out
 
 
 __all__ = [
@@ -415,7 +530,10 @@ __all__ = [
     "LossConfig",
     "OptimizerConfig",
     "TrainConfig",
+    "RESUME_SAFE",
     "from_dict",
     "load",
+    "parse_yaml",
+    "resume_conflicts",
     "to_dict",
 ]

@@ -2,6 +2,10 @@
 
 Every function draws on a new figure, saves it to ``path`` (PNG) when given, closes it and returns the path;
 with ``path=None`` it returns the figure for notebooks.
+
+Diverged runs are drawn too: non-finite values are left out (a gap in the curve, a blank cell), values on log axes
+are clipped to [1e-200, 1e200] and the axis limits are set from the finite data, so a loss that grew to 1e300 or a
+prediction of 1e139 never breaks a figure (matplotlib's log locator overflows on such ranges by itself).
 """
 
 from __future__ import annotations
@@ -21,6 +25,37 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
+# log-axis data range: matplotlib's log locator places ticks a stride beyond the limits and overflows past 1e308,
+# so the drawn range stays 100 decades inside float64's
+_LOG_LO, _LOG_HI = 1e-200, 1e200
+
+
+def _log_safe(values: Any) -> np.ndarray:
+    """Values for a log axis: float64, non-finite and non-positive entries -> NaN (not drawn), clipped to range."""
+    a = np.array(values, dtype=np.float64, copy=True).reshape(-1) if np.size(values) else np.zeros(0)
+    a[~np.isfinite(a) | (a <= 0)] = np.nan
+    return np.clip(a, _LOG_LO, _LOG_HI)
+
+
+def _lin_safe(values: Any) -> np.ndarray:
+    """Values for a linear axis or colour scale: non-finite -> NaN, magnitudes clipped to 1e200."""
+    a = np.array(values, dtype=np.float64, copy=True)
+    a[~np.isfinite(a)] = np.nan
+    return np.clip(a, -_LOG_HI, _LOG_HI)
+
+
+def _set_log_limits(ax, *arrays: np.ndarray) -> None:
+    """Y limits of a log axis from the finite data (half a decade of margin); a note when nothing is finite."""
+    finite = [a[np.isfinite(a)] for a in arrays if np.size(a)]
+    finite = np.concatenate(finite) if finite else np.zeros(0)
+    if finite.size == 0:
+        ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", va="center", color="tab:red")
+        ax.set_ylim(1e-1, 1e1)
+        return
+    lo, hi = float(finite.min()), float(finite.max())
+    ax.set_ylim(max(lo / 3.0, _LOG_LO), min(hi * 3.0, _LOG_HI))
+
+
 def _finish(fig, path):
     fig.tight_layout()
     if path is None:
@@ -36,9 +71,12 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, title: str
     fig, axes = plt.subplots(1, n_panels, figsize=(5.2 * n_panels, 3.8), squeeze=False)
     ax = axes[0, 0]
     steps = np.asarray(history.steps)
-    ax.semilogy(steps, np.asarray(history.loss), label="loss ½‖r‖²", lw=1.5, color="k")
+    drawn = [_log_safe(history.loss)]
+    ax.semilogy(steps, drawn[0], label="loss ½‖r‖²", lw=1.5, color="k")
     for name, values in history.terms.items():
-        ax.semilogy(steps, np.asarray(values), label=f"mse {name}", lw=1.0, alpha=0.8)
+        drawn.append(_log_safe(values))
+        ax.semilogy(steps, drawn[-1], label=f"mse {name}", lw=1.0, alpha=0.8)
+    _set_log_limits(ax, *drawn)
     _mark_events(ax, history)
     ax.set_xlabel("step")
     ax.set_title("training loss" + (f" — {title}" if title else ""))
@@ -46,8 +84,11 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, title: str
     ax.grid(True, which="both", alpha=0.3)
     if n_panels == 2:
         ax = axes[0, 1]
+        drawn = []
         for name, values in history.metrics.items():
-            ax.semilogy(history.eval_steps, values, marker=".", label=name)
+            drawn.append(_log_safe(values))
+            ax.semilogy(history.eval_steps, drawn[-1], marker=".", label=name)
+        _set_log_limits(ax, *drawn)
         _mark_events(ax, history)
         ax.set_xlabel("step")
         ax.set_title("metrics")
@@ -89,13 +130,15 @@ def plot_solution(
     if dim == 1:
         lo, hi = problem.domain.bounds()
         x = np.linspace(lo[0], hi[0], 1000)[:, None]
-        u = np.asarray(predict(jnp.asarray(x, dtype)))
+        u = _lin_safe(predict(jnp.asarray(x, dtype)))
         fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.8))
         axes[0].plot(x[:, 0], u, label="PINN", lw=2)
         if exact is not None:
             ue = np.asarray(exact(jnp.asarray(x, dtype)))
             axes[0].plot(x[:, 0], ue, "--", label="exact", lw=1.5)
-            axes[1].semilogy(x[:, 0], np.abs(u - ue) + 1e-300, color="tab:red")
+            err = _log_safe(np.abs(u - ue).reshape(-1) + 1e-300)
+            axes[1].semilogy(x[:, 0], err, color="tab:red")
+            _set_log_limits(axes[1], err)
             axes[1].set_title("pointwise |error|")
         axes[0].set_title("solution" + (f" — {title}" if title else ""))
         axes[0].legend()
@@ -105,19 +148,22 @@ def plot_solution(
         return _finish(fig, path)
 
     pts, inside, (aa, bb) = _slice_points(problem.domain)
-    u = np.asarray(predict(jnp.asarray(pts, dtype))).reshape(aa.shape)
+    u = _lin_safe(predict(jnp.asarray(pts, dtype))).reshape(aa.shape)
     mask = ~inside.reshape(aa.shape)
-    panels = [("PINN", np.ma.array(u, mask=mask))]
+    panels = [("PINN", np.ma.masked_invalid(np.ma.array(u, mask=mask)))]
     if exact is not None:
         ue = np.asarray(exact(jnp.asarray(pts, dtype))).reshape(aa.shape)
         panels.append(("exact", np.ma.array(ue, mask=mask)))
-        panels.append(("|error|", np.ma.array(np.abs(u - ue), mask=mask)))
+        panels.append(("|error|", np.ma.masked_invalid(np.ma.array(_lin_safe(np.abs(u - ue)), mask=mask))))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.9), squeeze=False)
     is_time = "initial" in getattr(problem.domain, "point_sets", ())
     labels = ("x", "t") if (is_time and dim == 2) else ("x₁", "x₂")
     for ax, (name, values) in zip(axes[0], panels):
-        im = ax.pcolormesh(aa, bb, values, shading="auto", cmap="inferno" if name == "|error|" else "viridis")
-        fig.colorbar(im, ax=ax)
+        if values.count() == 0:
+            ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", va="center", color="tab:red")
+        else:
+            im = ax.pcolormesh(aa, bb, values, shading="auto", cmap="inferno" if name == "|error|" else "viridis")
+            fig.colorbar(im, ax=ax)
         ax.set_title(name + (f" — {title}" if title and name == "PINN" else ""))
         ax.set_xlabel(labels[0])
         ax.set_ylabel(labels[1])
@@ -128,9 +174,11 @@ def plot_solution(
 def plot_comparison(histories: Mapping[str, Any], path: str | os.PathLike | None = None, metric: str = "rel_l2") -> Any:
     """Several runs side by side: loss vs step, loss vs wall time, and ``metric`` vs wall time."""
     fig, axes = plt.subplots(1, 3, figsize=(15.5, 4.0))
+    drawn = ([], [], [])
     for name, h in histories.items():
         steps = np.asarray(h.steps)
-        axes[0].semilogy(steps, h.loss, label=name, lw=1.2)
+        drawn[0].append(_log_safe(h.loss))
+        axes[0].semilogy(steps, drawn[0][-1], label=name, lw=1.2)
         if h.eval_steps:
             # the loss at evaluation steps (last step of each chunk) against wall time
             idx = {s: i for i, s in enumerate(h.steps)}
@@ -140,11 +188,15 @@ def plot_comparison(histories: Mapping[str, Any], path: str | os.PathLike | None
                 if i is not None:
                     ts.append(t)
                     ls.append(h.loss[i])
-            axes[1].semilogy(ts, ls, label=name, marker=".", lw=1.2)
+            drawn[1].append(_log_safe(ls))
+            axes[1].semilogy(ts, drawn[1][-1], label=name, marker=".", lw=1.2)
             if metric in h.metrics:
-                axes[2].semilogy(h.wall_time_s, h.metrics[metric], label=name, marker=".", lw=1.2)
+                drawn[2].append(_log_safe(h.metrics[metric]))
+                axes[2].semilogy(h.wall_time_s, drawn[2][-1], label=name, marker=".", lw=1.2)
         for ev in getattr(h, "events", []):
             axes[0].axvline(ev["step"], ls="--", lw=0.7, alpha=0.6, color="gray")
+    for ax, arrays in zip(axes, drawn):
+        _set_log_limits(ax, *arrays)
     axes[0].set(xlabel="step", title="loss vs step")
     axes[1].set(xlabel="wall time [s] (compile excluded)", title="loss vs wall time")
     axes[2].set(xlabel="wall time [s] (compile excluded)", title=f"{metric} vs wall time")
@@ -194,10 +246,15 @@ def plot_points(
     if problem.domain.dim == 1:
         lo, hi = problem.domain.bounds()
         x = np.linspace(lo[0], hi[0], 1000)[:, None]
-        u = np.asarray(predict(jnp.asarray(x, dtype)))
+        u = _lin_safe(predict(jnp.asarray(x, dtype)))
         v = np.abs(u - np.asarray(exact(jnp.asarray(x, dtype)))) if background == "error" else u
         for ax, snap in zip(axes[0], chosen):
-            (ax.semilogy if background == "error" else ax.plot)(x[:, 0], v + (1e-300 if background == "error" else 0))
+            if background == "error":
+                err = _log_safe(np.asarray(v).reshape(-1) + 1e-300)
+                ax.semilogy(x[:, 0], err)
+                _set_log_limits(ax, err)
+            else:
+                ax.plot(x[:, 0], v)
             ax.set_ylabel(label)
             ax2 = ax.twinx()
             ax2.hist(np.asarray(snap["points"])[:, 0], bins=40, color="tab:orange", alpha=0.5)
@@ -207,14 +264,14 @@ def plot_points(
         fig.suptitle(title or "collocation points")
         return _finish(fig, path)
     pts, inside, (aa, bb) = _slice_points(problem.domain, 161)
-    u = np.asarray(predict(jnp.asarray(pts, dtype))).reshape(aa.shape)
+    u = _lin_safe(predict(jnp.asarray(pts, dtype))).reshape(aa.shape)
     if background == "error":
-        v = np.abs(u - np.asarray(exact(jnp.asarray(pts, dtype))).reshape(aa.shape))
-        pos = v[inside.reshape(aa.shape) & (v > 0)]
+        v = _lin_safe(np.abs(u - np.asarray(exact(jnp.asarray(pts, dtype))).reshape(aa.shape)))
+        pos = v[inside.reshape(aa.shape) & (v > 0) & np.isfinite(v)]
         norm = LogNorm(vmin=max(pos.min(), pos.max() * 1e-4), vmax=pos.max()) if pos.size else None
     else:
         v, norm = u, None
-    values = np.ma.array(v, mask=~inside.reshape(aa.shape))
+    values = np.ma.masked_invalid(np.ma.array(v, mask=~inside.reshape(aa.shape)))
     for ax, snap in zip(axes[0], chosen):
         p = np.asarray(snap["points"])
         im = ax.pcolormesh(aa, bb, values, shading="auto", cmap="viridis", norm=norm)

@@ -113,7 +113,7 @@ def test_cli_run_writes_report_and_resume_continues(tmp_path, capsys):
     assert cli.main(["run", cfg, "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "rel L2" in printed and "report:" in printed
-    for name in ("metrics.json", "history.csv", "report.md", "loss.png", "solution.png", "checkpoint.eqx",
+    for name in ("metrics.json", "history.csv", "report.md", "loss.png", "solution.png", "checkpoint.json",
                  "config.yaml"):
         assert (out / name).exists(), name
     m = json.loads((out / "metrics.json").read_text())

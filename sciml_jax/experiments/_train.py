@@ -178,8 +178,8 @@ def _write_report(out_dir: str, setup: Setup, summary: dict, figures: Mapping[st
     lines += [f"| mse {k} | {_fmt(v)} |" for k, v in summary["term_mse"].items()]
     lines += [
         f"| steps | {summary['steps']} |",
-        f"| wall time (s, compile excluded) | {summary['wall_time_s']:.2f} |",
-        f"| compile time (s) | {summary['compile_time_s']:.2f} |",
+        f"| wall time (s, compile excluded; all calls of a resumed run) | {summary['wall_time_s']:.2f} |",
+        f"| compile time (s; all calls of a resumed run) | {summary['compile_time_s']:.2f} |",
         f"| status | {summary['status']}: {summary['message']} |",
         f"| parameters | {summary['num_params']} |",
         f"| points | {summary['points']} |",
@@ -189,6 +189,8 @@ def _write_report(out_dir: str, setup: Setup, summary: dict, figures: Mapping[st
     if summary["events"]:
         lines += ["## Events", ""] + [f"- {_event_text(e)}" for e in summary["events"]] + [""]
     lines += ["## Figures", ""] + [f"![{k}]({os.path.basename(v)})" for k, v in figures.items()] + [""]
+    for k, why in summary.get("figures_not_drawn", {}).items():
+        lines += [f"- figure {k} could not be drawn ({why})", ""]
     lines += ["## Configuration", "", "```yaml", yaml.safe_dump(_config.to_dict(cfg), sort_keys=False).strip(), "```", ""]
     path = os.path.join(out_dir, "report.md")
     with open(path, "w") as f:
@@ -196,13 +198,30 @@ def _write_report(out_dir: str, setup: Setup, summary: dict, figures: Mapping[st
     return path
 
 
-def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress: bool | None = None) -> dict:
-    """Train one run of ``cfg`` and write ``out_dir/{metrics.json, history.csv, report.md, *.png, checkpoint.*}``.
+def _json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (metrics.json stays valid JSON for any run)."""
+    if isinstance(obj, Mapping):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
-    Sets ``jax_enable_x64`` from ``cfg.dtype``. Returns the summary written to ``metrics.json``.
+
+def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress: bool | None = None) -> dict:
+    """Train one run of ``cfg`` and write ``out_dir/{metrics.json, history.csv, report.md, *.png, checkpoint*}``.
+
+    Sets ``jax_enable_x64`` from ``cfg.dtype``. Returns the summary written to ``metrics.json``. The report is
+    written whatever the outcome (completed, nonfinite, diverged, stopped, interrupted); a figure that cannot be
+    drawn is named in the report instead of failing the run. With ``resume`` and no checkpoint in ``out_dir`` the
+    run starts afresh (a comparison interrupted before reaching this run). ``wall_time_s`` and ``compile_time_s``
+    in the summary both add up all calls of a resumed run.
     """
     set_dtype(cfg.dtype)
     os.makedirs(out_dir, exist_ok=True)
+    resume = resume and train.has_checkpoint(out_dir)
+    compile_before = float(train.read_checkpoint_meta(out_dir).get("compile_time_s", 0.0)) if resume else 0.0
     setup = build(cfg)
     with open(os.path.join(out_dir, "config.yaml"), "w") as f:
         yaml.safe_dump(_config.to_dict(cfg), f, sort_keys=False)
@@ -237,18 +256,27 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
             checkpoint_dir=out_dir,
             checkpoint_every=tc.checkpoint_every,
             resume=resume,
+            divergence_factor=tc.divergence_factor,
+            checkpoint_meta={"config": _config.to_dict(cfg)},
             **common,
         )
     if resampler is not None and result.batch is not None:
         setup.batch = dict(result.batch)  # the final (resampled) points: the final loss is reported on them
     summary = _summary(setup, result)
+    summary["compile_time_s"] = compile_before + result.compile_time_s
     result.history.to_csv(os.path.join(out_dir, "history.csv"))
-    figures = {
-        "loss": plotting.plot_history(result.history, os.path.join(out_dir, "loss.png"), title=cfg.name),
-        "solution": plotting.plot_solution(
-            setup.problem, setup.apply, result.params, os.path.join(out_dir, "solution.png"), title=cfg.name
-        ),
-    }
+    figures, failed_figures = {}, {}
+
+    def figure(name, draw):  # a figure that cannot be drawn must not cost the run its report
+        try:
+            figures[name] = draw()
+        except Exception as e:  # noqa: BLE001
+            failed_figures[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+    figure("loss", lambda: plotting.plot_history(result.history, os.path.join(out_dir, "loss.png"), title=cfg.name))
+    figure("solution", lambda: plotting.plot_solution(
+        setup.problem, setup.apply, result.params, os.path.join(out_dir, "solution.png"), title=cfg.name
+    ))
     if resampler is not None and resampler.snapshots:
         import numpy as np  # noqa: PLC0415
 
@@ -257,15 +285,17 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
             steps=np.asarray([s["step"] for s in resampler.snapshots]),
             **{f"points_{i}": s["points"] for i, s in enumerate(resampler.snapshots)},  # sizes differ across stages
         )
-        figures["points"] = plotting.plot_points(
+        figure("points", lambda: plotting.plot_points(
             setup.problem, setup.apply, result.params, resampler.snapshots, os.path.join(out_dir, "points.png"),
             title=f"{cfg.name}: {resampler.method} points over the final |error|"
             if setup.problem.exact is not None else cfg.name,
             background="error" if setup.problem.exact is not None else "solution",
-        )
+        ))
+    if failed_figures:
+        summary["figures_not_drawn"] = failed_figures
     summary["report"] = _write_report(out_dir, setup, summary, figures)
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+        json.dump(_json_safe(summary), f, indent=2, allow_nan=False)
     summary["_history"] = result.history
     return summary
 
@@ -329,8 +359,13 @@ def _run_train(
     results = {}
     for name, sub in runs.items():
         results[name] = run(sub, os.path.join(out_dir, name), resume=resume, progress=progress)
+        if results[name]["status"] == "interrupted":
+            break  # the remaining runs are left for --resume (each run's folder holds its own checkpoint)
     histories = {k: v.pop("_history") for k, v in results.items()}
-    fig = plotting.plot_comparison(histories, os.path.join(out_dir, "comparison.png"))
+    try:
+        fig, fig_error = plotting.plot_comparison(histories, os.path.join(out_dir, "comparison.png")), None
+    except Exception as e:  # noqa: BLE001 - the comparison report is written without the figure
+        fig, fig_error = None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     budget = min(s["wall_time_s"] for s in results.values())
     for name, s in results.items():
         s["rel_l2_at_common_time"] = _finite(_metric_at_time(histories[name], "rel_l2", budget))
@@ -371,12 +406,15 @@ def _run_train(
     events = [(name, e) for name, h in histories.items() for e in h.events]
     if events:
         lines += ["", "Events:", ""] + [f"- {name}: {_event_text(e)}" for name, e in events]
-    lines += ["", f"![comparison]({os.path.basename(fig)})", ""]
+    not_run = [name for name in runs if name not in results]
+    if not_run:
+        lines += ["", f"Not run (interrupted before them; continue with --resume): {', '.join(not_run)}."]
+    lines += ["", f"![comparison]({os.path.basename(fig)})" if fig else f"(comparison figure not drawn: {fig_error})", ""]
     lines += [f"- [{name}]({name}/report.md)" for name in results] + [""]
     with open(os.path.join(out_dir, "report.md"), "w") as f:
         f.write("\n".join(lines))
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-        json.dump({k: {kk: vv for kk, vv in v.items()} for k, v in results.items()}, f, indent=2)
+        json.dump(_json_safe(results), f, indent=2, allow_nan=False)
     return results
 
 

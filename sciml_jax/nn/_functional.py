@@ -70,7 +70,12 @@ def from_nnx(module: Any) -> tuple[Any, Callable[[Any, jax.Array], jax.Array]]:
     ``module`` do not reach them); ``apply(params, x)`` rebuilds a fresh module with
     ``nnx.merge(graphdef, params, rest, copy=True)`` (new Variable objects every call) and calls it on one point, so
     state the module changes while running (RNG counters, statistics) never leaks out: apply is pure. The module
-    must map one point ``x: (d,)`` to ``()`` or ``(m,)``; its parameter dtype is whatever the module was built with.
+    must map one point ``x: (d,)`` to ``()`` or ``(m,)``.
+
+    Parameter dtype: floating parameters are cast to JAX's default float (``jnp.result_type(float)``: float64 when
+    ``jax_enable_x64`` is on, float32 otherwise) and complex ones to the default complex type, because flax builds
+    parameters in float32 whatever the x64 setting (``param_dtype=float32``), and a float32 network silently caps a
+    float64 run at float32 accuracy. Other state (``rest``: counters, batch statistics) is left as built.
 
     Returns:
         ``(params, apply)``; params is the ``nnx.State`` of the module's ``nnx.Param`` variables.
@@ -83,12 +88,23 @@ def from_nnx(module: Any) -> tuple[Any, Callable[[Any, jax.Array], jax.Array]]:
     # Snapshot: rebuilding the states gives new Variable objects, so later in-place changes of `module` (e.g. by an
     # nnx.Optimizer) cannot reach `params` or `rest`.
     params, rest = jax.tree_util.tree_map(lambda a: a, (params, rest))
+    params = jax.tree_util.tree_map(_default_float, params)
 
     def apply(params: Any, x: jax.Array) -> jax.Array:
         # copy=True: the merged module gets its own Variables, so state it writes while running is discarded
         return nnx.merge(graphdef, params, rest, copy=True)(x)
 
     return params, apply
+
+
+def _default_float(a: Any) -> Any:
+    """Floating arrays -> JAX's default float, complex -> default complex; other leaves unchanged."""
+    import jax.numpy as jnp  # noqa: PLC0415
+
+    if eqx.is_inexact_array(a):
+        kind = complex if jnp.issubdtype(a.dtype, jnp.complexfloating) else float
+        return jnp.asarray(a, dtype=jnp.result_type(kind))
+    return a
 
 
 def ravel(params: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:

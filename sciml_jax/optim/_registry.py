@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -54,13 +55,40 @@ def get(name: str, **kwargs: Any) -> optax.GradientTransformation:
     return _REGISTRY[name](**kwargs)
 
 
+def _number(value: Any, where: str, lo: float, hi: float = math.inf, *, lo_open: bool = False,
+            hi_open: bool = False) -> float:
+    """``value`` as a float in the interval [lo, hi] (ends open where asked); one-line ValueError otherwise."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        if hi == math.inf:
+            allowed = f"{'>' if lo_open else '>='} {lo:g}"
+        else:
+            allowed = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{where}: expected a finite number {allowed}, got {value!r}")
+    return float(value)
+
+
+def _count(value: Any, where: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{where}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
 def _learning_rate(value: Any, where: str) -> Any:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError(f"{where}: learning rate must be > 0, got {value!r}")
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{where}: learning rate must be a finite number > 0, got {value!r}")
         return float(value)
     if isinstance(value, dict):
-        return schedule(**value)
+        if "name" not in value:
+            raise ValueError(f"{where}: a schedule mapping needs a name; allowed: {', '.join(sorted(_SCHEDULES))}")
+        try:
+            return schedule(**value)
+        except ValueError as e:
+            msg = str(e)
+            raise ValueError(where + msg[len("schedule"):] if msg.startswith("schedule") else f"{where}: {msg}") from None
     if callable(value):
         return value
     raise ValueError(f"{where}: expected a positive number, a schedule mapping or a callable, got {value!r}")
@@ -76,9 +104,39 @@ _SCHEDULES = {
 }
 
 
+# Range of every schedule option: (lo, hi, lo_open, hi_open) for numbers, "count"/"count0" for integers >= 1 / >= 0.
+# The learning rate a schedule starts from or peaks at is > 0; values it warms up from or decays to are >= 0.
+_SCHEDULE_RANGES = {
+    "constant": {"value": (0, math.inf, True, False)},
+    "exponential_decay": {
+        "init_value": (0, math.inf, True, False), "transition_steps": "count", "decay_rate": (0, 1, True, False),
+        "transition_begin": "count0", "end_value": (0, math.inf, False, False),
+    },
+    "cosine_decay": {
+        "init_value": (0, math.inf, True, False), "decay_steps": "count", "alpha": (0, 1, False, False),
+        "exponent": (0, math.inf, True, False),
+    },
+    "warmup_cosine_decay": {
+        "init_value": (0, math.inf, False, False), "peak_value": (0, math.inf, True, False), "warmup_steps": "count0",
+        "decay_steps": "count", "end_value": (0, math.inf, False, False), "exponent": (0, math.inf, True, False),
+    },
+    "piecewise_constant": {"init_value": (0, math.inf, True, False)},
+    "linear": {
+        "init_value": (0, math.inf, False, False), "end_value": (0, math.inf, False, False),
+        "transition_steps": "count", "transition_begin": "count0",
+    },
+}
+
+
 def schedule(name: str, **kwargs: Any) -> optax.Schedule:
     """An optax learning-rate schedule by name (``constant``, ``exponential_decay``, ``cosine_decay``,
-    ``warmup_cosine_decay``, ``piecewise_constant``, ``linear``) with optax's keyword arguments."""
+    ``warmup_cosine_decay``, ``piecewise_constant``, ``linear``) with optax's keyword arguments.
+
+    Every value is checked: learning rates a schedule starts from or peaks at (``value``, ``init_value``,
+    ``peak_value``) are finite and > 0 (``init_value`` of a warm-up and every ``end_value`` may be 0), step counts
+    are positive integers, ``decay_rate`` is in (0, 1], ``alpha`` in [0, 1], scales of ``piecewise_constant`` are
+    finite and >= 0; a ``linear`` schedule may not be 0 at both ends.
+    """
     if name not in _SCHEDULES:
         raise ValueError(f"schedule: unknown name {name!r}; allowed: {', '.join(sorted(_SCHEDULES))}")
     fn = _SCHEDULES[name]
@@ -86,8 +144,33 @@ def schedule(name: str, **kwargs: Any) -> optax.Schedule:
     for key in kwargs:
         if key not in allowed:
             raise ValueError(f"schedule.{key}: unknown option for {name!r}; allowed: {', '.join(allowed)}")
+    missing = [k for k, p in inspect.signature(fn).parameters.items() if p.default is p.empty and k not in kwargs]
+    if missing:
+        raise ValueError(f"schedule: {name!r} needs the option(s) {', '.join(missing)}")
+    for key, value in kwargs.items():
+        rule = _SCHEDULE_RANGES[name].get(key)
+        if value is None and key == "end_value":
+            continue
+        if rule == "count" or rule == "count0":
+            _count(value, f"schedule.{key}", 1 if rule == "count" else 0)
+        elif rule is not None:
+            lo, hi, lo_open, hi_open = rule
+            _number(value, f"schedule.{key}", lo, hi, lo_open=lo_open, hi_open=hi_open)
+    if name == "linear" and kwargs.get("init_value", 1) == 0 and kwargs.get("end_value", 1) == 0:
+        raise ValueError("schedule: a linear schedule from 0 to 0 never moves; give init_value or end_value > 0")
     if name == "piecewise_constant" and "boundaries_and_scales" in kwargs:
-        kwargs["boundaries_and_scales"] = {int(k): float(v) for k, v in kwargs["boundaries_and_scales"].items()}
+        bs = kwargs["boundaries_and_scales"]
+        if not isinstance(bs, dict):
+            raise ValueError(f"schedule.boundaries_and_scales: expected a mapping step -> scale, got {bs!r}")
+        for k, v in bs.items():
+            try:
+                step = int(k)
+            except (TypeError, ValueError):
+                step = -1
+            if step < 0 or (isinstance(k, float) and k != step):
+                raise ValueError(f"schedule.boundaries_and_scales: expected integer steps >= 0, got {k!r}")
+            _number(v, f"schedule.boundaries_and_scales.{k}", 0)
+        kwargs["boundaries_and_scales"] = {int(k): float(v) for k, v in bs.items()}
     return fn(**kwargs)
 
 
@@ -111,7 +194,12 @@ def _adam(
     eps: float = 1e-8,
     reduce_on_plateau: dict | None = None,
 ):
-    tx = optax.adam(_learning_rate(learning_rate, "optimizer.learning_rate"), b1=b1, b2=b2, eps=eps)
+    """Adam; ``b1``, ``b2`` in [0, 1), ``eps`` > 0, all finite; the learning rate as in :func:`_learning_rate`."""
+    lr = _learning_rate(learning_rate, "optimizer.learning_rate")
+    b1 = _number(b1, "optimizer.b1", 0, 1, hi_open=True)
+    b2 = _number(b2, "optimizer.b2", 0, 1, hi_open=True)
+    eps = _number(eps, "optimizer.eps", 0, lo_open=True)
+    tx = optax.adam(lr, b1=b1, b2=b2, eps=eps)
     return _with_plateau(tx, reduce_on_plateau)
 
 
@@ -121,7 +209,13 @@ def _sgd(
     nesterov: bool = False,
     reduce_on_plateau: dict | None = None,
 ):
-    tx = optax.sgd(_learning_rate(learning_rate, "optimizer.learning_rate"), momentum=momentum, nesterov=nesterov)
+    """SGD; ``momentum`` null or in [0, 1), ``nesterov`` a bool; the learning rate as in :func:`_learning_rate`."""
+    lr = _learning_rate(learning_rate, "optimizer.learning_rate")
+    if momentum is not None:
+        momentum = _number(momentum, "optimizer.momentum", 0, 1, hi_open=True)
+    if not isinstance(nesterov, bool):
+        raise ValueError(f"optimizer.nesterov: expected true or false, got {nesterov!r}")
+    tx = optax.sgd(lr, momentum=momentum, nesterov=nesterov)
     return _with_plateau(tx, reduce_on_plateau)
 
 

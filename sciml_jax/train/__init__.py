@@ -7,6 +7,10 @@ from ._fit import fit as fit
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._fit import make_step as make_step
 from ._checkpoint import save_checkpoint as save_checkpoint
+from ._checkpoint import CheckpointError as CheckpointError
+from ._checkpoint import has_checkpoint as has_checkpoint
+from ._checkpoint import read_checkpoint_meta as read_checkpoint_meta
+from ._faults import Interrupted as Interrupted
 from ._history import History as History
 from ._sharding import DataParallel as DataParallel
 from ._sharding import data_parallel as data_parallel

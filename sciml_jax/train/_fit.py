@@ -17,8 +17,9 @@ import numpy as np
 import optax
 
 from ..optim._info import events_from_info, logged_info
-from . import _compile, _sharding
-from ._checkpoint import load_checkpoint, save_checkpoint
+from . import _compile, _faults, _sharding
+from ._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ._faults import STATUS_DIVERGED, STATUS_INTERRUPTED
 from ._history import History
 
 PyTree = Any
@@ -45,8 +46,10 @@ class FitResult:
         params: final parameters (on a non-finite loss: the last parameters whose loss was finite).
         opt_state: final optimizer state.
         history: per-step and per-evaluation records (:class:`History`).
-        status: ``"completed"``, ``"nonfinite"`` (stopped on a non-finite loss or gradient) or ``"stopped"``
-            (a callback asked to stop).
+        status: ``"completed"``, ``"nonfinite"`` (stopped on a non-finite loss or gradient), ``"diverged"`` (the
+            loss stayed above ``divergence_factor`` × its best for a whole chunk, or ended there), ``"stopped"`` (a
+            callback asked to stop) or ``"interrupted"`` (Ctrl-C / :class:`sciml_jax.train.Interrupted`; the
+            checkpoint, if any, holds the last completed chunk).
         message: human-readable explanation of ``status``.
         step: number of steps done (the global step count, including steps of resumed runs).
         wall_time_s: time spent running steps in this call (compilation excluded).
@@ -372,6 +375,8 @@ def fit(
     minibatch: Mapping[str, int] | None = None,
     key: Any = 0,
     label: str = "fit",
+    divergence_factor: float | None = 1e4,
+    checkpoint_meta: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Minimise L(θ) = ½‖r(θ)‖² with an optax optimizer.
 
@@ -384,7 +389,16 @@ def fit(
     relative L2 error) and the wall time.
 
     A non-finite loss or gradient stops training: the loop ends on device, the returned parameters are the last
-    ones whose loss was finite, and ``status == "nonfinite"`` with a message naming the step.
+    ones whose loss was finite, and ``status == "nonfinite"`` with a message naming the step. A finite blow-up
+    stops it too: when the smallest loss of a whole chunk exceeds ``divergence_factor`` × the best loss of the
+    earlier steps, or when the run's final loss does, ``status == "diverged"`` (the parameters are those at the end
+    of that chunk, or the final ones).
+
+    With ``checkpoint_dir`` set, ``KeyboardInterrupt`` (Ctrl-C) or :class:`sciml_jax.train.Interrupted` (raised by a
+    signal handler) during the steps rolls back to the last completed chunk, writes the checkpoint and returns
+    ``status == "interrupted"``; a second interrupt while that checkpoint is written propagates (the previous
+    checkpoint stays intact: checkpoints are written atomically). Without ``checkpoint_dir`` the interrupt
+    propagates as usual.
 
     Args:
         residual: ``residual(params, batch) -> r: (N,)``, typically a :class:`sciml_jax.pinn.Residual` (then the
@@ -402,12 +416,16 @@ def fit(
         progress: ``None`` (default: a tqdm bar on a terminal or in a notebook, else a plain line every 10 s on
             stderr), ``True`` (the same, even for a short run), ``"bar"``, ``"lines"`` or ``False``/``"off"``. The
             compile step prints one line when it starts and one when it ends (with its time) unless off.
-        checkpoint_dir: directory for checkpoints.
+        checkpoint_dir: directory for checkpoints (see :func:`sciml_jax.train.save_checkpoint`: array files and a
+            ``checkpoint.json`` record committed atomically, verified on resume).
         checkpoint_every: steps between checkpoints (rounded up to a multiple of ``chunk``); the final state is
             always written when ``checkpoint_dir`` is set.
         resume: continue from the checkpoint in ``checkpoint_dir``; the continuation is bit-identical to an
             uninterrupted run with the same chunk length. A batch installed by a callback (adaptive resampling) is
-            checkpointed too and restored in place of ``batch``.
+            checkpointed too and restored in place of ``batch``. A torn or damaged checkpoint, or one whose
+            structure, shapes or dtypes differ from this run's state, is refused
+            (:class:`sciml_jax.train.CheckpointError`). With ``steps`` at or below the checkpoint's step nothing
+            runs and the message says so.
         callbacks: called after each chunk as ``cb(step=..., params=..., opt_state=..., batch=..., history=...)``;
             a callback may return ``None``, ``"stop"``, or a dict with a new ``"batch"`` (same shapes).
         opt_state: initial optimizer state (default ``optimizer.init(params)``).
@@ -419,6 +437,12 @@ def fit(
             mini-batch loss.
         key: PRNG key (or int seed) of the mini-batches.
         label: the name shown in progress lines and the compile message.
+        divergence_factor: the finite blow-up test above (``None``: off). The default 1e4 is far above what
+            converging runs do (shipped configs quickstart, poisson1d_hybrid, poisson2d_lm: a chunk's smallest loss
+            never exceeded the best before it, single Adam steps rose to at most ~700 x the best, final losses
+            ended at most ~30 x above it) and below the 1e5-1e150 climbs of an unstable learning rate.
+        checkpoint_meta: JSON-serialisable metadata stored in every checkpoint record (e.g. the run's config) and
+            returned by :func:`sciml_jax.train.read_checkpoint_meta`.
 
     Returns:
         A :class:`FitResult`.
@@ -427,6 +451,7 @@ def fit(
         ValueError: non-positive ``steps``/``eval_every``/``chunk``/``checkpoint_every``, ``resume`` without
             ``checkpoint_dir``, a batch that ``sharding`` cannot split evenly, a bad ``minibatch``, or shapes the
             residual cannot use (model outputs vs fields, broadcasts; see ``pinn.Residual.check``).
+        CheckpointError: ``resume`` from a checkpoint that is damaged, does not match, or ended non-finite.
     """
     for name, value in (("steps", steps), ("eval_every", eval_every)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0 or (
@@ -442,6 +467,11 @@ def fit(
         raise ValueError(f"checkpoint_every: expected a positive integer or None, got {checkpoint_every!r}")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (the directory holding the checkpoint)")
+    if divergence_factor is not None and not (
+        isinstance(divergence_factor, (int, float)) and divergence_factor > 1 and np.isfinite(divergence_factor)
+    ):
+        raise ValueError(f"divergence_factor: expected a finite number > 1 or None, got {divergence_factor!r}")
+    ckpt_extra = dict(checkpoint_meta or {})
     mb = _check_minibatch(minibatch, batch)
     rng_data = jax.random.key_data(sampling_key(key))
 
@@ -460,13 +490,20 @@ def fit(
     history = History(term_names=term_names, metric_names=tuple(metrics))
     start_step = 0
     meta: dict = {}
+    batch_changed = False
+    compile_before = 0.0  # compile time of earlier calls of this run (resume), kept in the checkpoint
     if resume:
-        carry, meta = load_checkpoint(checkpoint_dir, carry)
+        carry, meta, saved_batch = load_checkpoint(checkpoint_dir, carry, batch_like=batch)
         start_step = int(meta["step"])
         history = History.from_dict(meta["history"])
-        if meta.get("batch_saved"):  # the batch was replaced by a callback (resampling): continue on that one
-            batch = eqx.tree_deserialise_leaves(os.path.join(checkpoint_dir, "checkpoint_batch.eqx"), batch)
-    batch_changed = resume and bool(meta.get("batch_saved"))
+        compile_before = float(meta.get("compile_time_s", 0.0))
+        if bool(carry.failed):
+            raise CheckpointError(
+                f"checkpoint in {os.fspath(checkpoint_dir)!r} ended on a non-finite loss at step "
+                f"{int(carry.fail_step)}; it cannot be continued (start a new run with other settings)"
+            )
+        if saved_batch is not None:  # the batch was replaced by a callback (resampling): continue on that one
+            batch, batch_changed = saved_batch, True
 
     dyn, static = _compile.split((residual, optimizer))
     dyn = _compile.as_arrays(dyn)
@@ -508,14 +545,20 @@ def fit(
 
     step = start_step
     status, message = STATUS_COMPLETED, f"completed {steps} steps"
-    if steps <= start_step:
-        message = f"nothing to do: the run already has {start_step} steps (asked for {steps})"
+    if resume and step >= steps:
+        status = meta.get("status", STATUS_COMPLETED) if meta.get("status") != "running" else STATUS_COMPLETED
+        message = (
+            f"no steps run: the checkpoint is already at step {step} (steps = {steps}); "
+            f"its status was {meta.get('status', 'unknown')!r}"
+        )
     wall = 0.0
     elapsed_before = history.last_wall_time()
     next_ckpt = None if checkpoint_every is None else (step // checkpoint_every + 1) * checkpoint_every
     if step == 0 and metric_fns and not history.eval_steps:
         history.add_eval(0, elapsed_before, {k: float(f(carry.params)) for k, f in metric_fns.items()})
 
+    mark = _faults.Mark.take(carry, step, batch, batch_changed, history)
+    best, best_step = _faults.best_loss(history)
     try:
         while step < steps:
             n = min(chunk, steps - step)
@@ -550,6 +593,10 @@ def fit(
                 )
                 carry = carry._replace(params=carry.good_params)
                 break
+            best, best_step, diverged = _faults.divergence(losses_np, step - n_done, best, best_step, divergence_factor)
+            if diverged:
+                status, message = STATUS_DIVERGED, diverged
+                break
             for cb in callbacks:
                 out_cb = cb(step=step, params=carry.params, opt_state=carry.opt_state, batch=batch, history=history)
                 if isinstance(out_cb, str) and out_cb == "stop":
@@ -565,16 +612,33 @@ def fit(
                     batch_changed = True
             if status == STATUS_STOPPED:
                 break
+            mark = _faults.Mark.take(carry, step, batch, batch_changed, history)
             if checkpoint_dir is not None and next_ckpt is not None and step >= next_ckpt and step < steps:
                 save_checkpoint(
-                    checkpoint_dir, carry, step, history, {"status": "running"}, batch if batch_changed else None
+                    checkpoint_dir, carry, step, history,
+                    {**ckpt_extra, "status": "running", "compile_time_s": compile_before + compile_time},
+                    batch if batch_changed else None,
                 )
                 next_ckpt = (step // checkpoint_every + 1) * checkpoint_every
+    except KeyboardInterrupt as exc:  # Ctrl-C, or train.Interrupted raised by a signal handler (e.g. the CLI's)
+        if checkpoint_dir is None:
+            raise  # nothing to save: the caller's interrupt goes on as usual
+        carry, step, batch, batch_changed = mark.restore(history)
+        status = STATUS_INTERRUPTED
+        message = f"interrupted by {_faults.interrupt_name(exc)} at step {step} (the last completed chunk)"
     finally:
         feedback.close()
+    if status == STATUS_COMPLETED and step > start_step:
+        ended_high = _faults.final_divergence(history, divergence_factor)
+        if ended_high:
+            status, message = STATUS_DIVERGED, ended_high
 
     if checkpoint_dir is not None:
-        save_checkpoint(checkpoint_dir, carry, step, history, {"status": status}, batch if batch_changed else None)
+        save_checkpoint(
+            checkpoint_dir, carry, step, history,
+            {**ckpt_extra, "status": status, "compile_time_s": compile_before + compile_time},
+            batch if batch_changed else None,
+        )
     return FitResult(
         params=carry.params,
         opt_state=carry.opt_state,
