@@ -391,6 +391,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("optimizers:")
     for name in optim.names():
         print(f"  {name}")
+    from . import experiments  # noqa: PLC0415 - the experiment registry
+
+    print("experiments (config key `experiment`):")
+    for name in experiments.names():
+        print(f"  {name}")
+    print("your own problem: `problem: {factory: my_pde.py:make, ...options}` (see docs/OWN_PROBLEM.md)")
     return 0
 
 

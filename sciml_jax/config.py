@@ -46,8 +46,17 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class ProblemConfig:
-    name: str
+    """``problem``: a registered ``name`` or a ``factory`` in the user's file (``my_pde.py:make``), plus options."""
+
+    name: str | None = None
+    factory: str | None = None  # "path/to/file.py:function"; a relative path is resolved against the config's folder
     options: dict = dataclasses.field(default_factory=dict)
+
+    def build(self) -> Any:
+        """The problem (raises ValueError naming the option on a bad one)."""
+        from . import problems  # noqa: PLC0415 - keep `import sciml_jax.config` light
+
+        return problems.build(self.name, self.factory, **self.options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +66,10 @@ class ModelConfig:
     activation: str = "tanh"
     fourier_features: int = 0
     fourier_sigma: float = 1.0
+    # exact periodicity: coordinate index -> period (sciml_jax.nn.PeriodicEmbedding), e.g. {0: 6.283185307179586}
+    periodic: dict | None = None
+    # the problem's hard constraint (an output transform) replaces the terms it satisfies exactly
+    hard_constraint: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +118,8 @@ class TrainConfig:
     # a finite blow-up ends the run as "diverged" when the smallest loss of a whole chunk exceeds this factor times
     # the best loss so far (null: off); see sciml_jax.train.fit
     divergence_factor: float | None = 1e4
+    # reports quote each metric's final value, its best and the median of its last `median_of_last` evaluations
+    median_of_last: int = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +139,8 @@ class RunConfig:
     compare: dict | None = None  # run name -> raw override mapping (validated into RunConfig by `runs()`)
     experiment: str = "train"  # registered experiment (sciml_jax.experiments.names())
     experiment_options: dict = dataclasses.field(default_factory=dict)  # checked against the experiment's signature
+    # observations per data entry: {entry: {file, inputs, outputs, drop_nonfinite, subsample, noise, seed}}
+    data: dict = dataclasses.field(default_factory=dict)
 
     def runs(self) -> dict[str, "RunConfig"]:
         """The runs this config asks for: itself, or one per ``compare`` entry (base deep-merged with override)."""
@@ -146,7 +163,7 @@ _CHOICES = {
 }
 
 _POSITIVE = {
-    "model.width", "model.depth", "train.eval_every", "train.chunk", "train.checkpoint_every",
+    "model.width", "model.depth", "train.eval_every", "train.chunk", "train.checkpoint_every", "train.median_of_last",
     "sampling.adaptive.every", "sampling.adaptive.candidates",
 }
 _NONNEGATIVE = {"model.fourier_features", "train.steps", "seed"}
@@ -206,8 +223,9 @@ def _build(cls: type, data: Any, path: str, flat_options: bool = False) -> Any:
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {data!r}")
     data = dict(data)
     if flat_options:
-        options = {k: data.pop(k) for k in list(data) if k != "name"}
-        data = {"name": data.get("name"), "options": options} if "name" in data else {"options": options}
+        named = ("name", "factory") if cls is ProblemConfig else ("name",)
+        options = {k: data.pop(k) for k in list(data) if k not in named}
+        data = {**{k: data[k] for k in named if k in data}, "options": options}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs = {}
@@ -243,9 +261,12 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
 
     prefix = f"{path}." if path else ""
     try:
-        prob = problems.get(cfg.problem.name, **cfg.problem.options)
+        prob = cfg.problem.build()
     except ValueError as e:
-        raise ConfigError(f"{prefix}problem: {e}") from None
+        msg = str(e)
+        raise ConfigError(f"{prefix}{msg if msg.startswith('problem') else 'problem: ' + msg}") from None
+    problem_label = cfg.problem.name or cfg.problem.factory
+    sets = problems.point_sets(prob.domain)
     point_specs = [("sampling.points", cfg.sampling.points)]
     if cfg.train.stages is not None:
         if not cfg.train.stages:
@@ -264,14 +285,16 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
         if spec is None:
             continue
         for k, n in spec.items():
-            if k not in prob.domain.point_sets:
+            if k not in sets:
                 raise ConfigError(
-                    f"{prefix}{where}.{k}: unknown point set for {cfg.problem.name!r}; "
-                    f"allowed: {', '.join(prob.domain.point_sets)}"
+                    f"{prefix}{where}.{k}: unknown point set for {problem_label!r}; "
+                    f"allowed: {', '.join(sets) or '(none: the problem has no domain)'}"
                 )
             if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
                 raise ConfigError(f"{prefix}{where}.{k}: expected a positive integer, got {n!r}")
     _validate_adaptive(cfg, prob, prefix)
+    _validate_model(cfg, prob, prefix)
+    _validate_data(cfg, prob, prefix)
     for k, w in cfg.loss.weights.items():
         if k not in prob.terms:
             raise ConfigError(f"{prefix}loss.weights.{k}: unknown term; allowed: {', '.join(prob.terms)}")
@@ -326,6 +349,72 @@ def _validate_adaptive(cfg: RunConfig, prob: Any, prefix: str) -> None:
             raise ConfigError(f"{where}.on_plateau.min_delta: expected a number in [0, 1), got {d!r}")
 
 
+def _validate_model(cfg: RunConfig, prob: Any, prefix: str) -> None:
+    """``model.periodic`` axes within the problem's coordinates and periods > 0; a hard constraint to use."""
+    where = f"{prefix}model"
+    if cfg.model.periodic is not None:
+        dim = prob.domain.dim if prob.domain is not None else None
+        if not cfg.model.periodic:
+            raise ConfigError(f"{where}.periodic: expected a mapping coordinate index -> period, e.g. {{0: 2.0}}")
+        for axis, period in cfg.model.periodic.items():
+            if isinstance(axis, bool) or not isinstance(axis, int) or dim is None or not 0 <= axis < dim:
+                raise ConfigError(
+                    f"{where}.periodic: {axis!r} is not a coordinate index; allowed: "
+                    f"{', '.join(map(str, range(dim))) if dim else '(none: no domain)'}"
+                )
+            if isinstance(period, bool) or not isinstance(period, (int, float)) or not period > 0:
+                raise ConfigError(f"{where}.periodic.{axis}: expected a period > 0, got {period!r}")
+    if cfg.model.hard_constraint and prob.hard_constraint is None:
+        raise ConfigError(
+            f"{where}.hard_constraint: problem {cfg.problem.name or cfg.problem.factory!r} defines no hard "
+            "constraint (Problem(..., hard_constraint=(transform, terms)))"
+        )
+
+
+DATA_KEYS = ("file", "inputs", "outputs", "drop_nonfinite", "subsample", "noise", "seed")
+
+
+def _validate_data(cfg: RunConfig, prob: Any, prefix: str) -> None:
+    """``data``: each entry a declared data entry of the problem, read and checked now (before any compilation)."""
+    for entry, spec in cfg.data.items():
+        where = f"{prefix}data.{entry}"
+        if entry not in prob.data:
+            raise ConfigError(
+                f"{where}: {entry!r} is not a data entry of the problem; its data entries: "
+                f"{', '.join(prob.data) or '(none)'}"
+            )
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{where}: expected a mapping with keys {', '.join(DATA_KEYS)}, got {spec!r}")
+        for key in spec:
+            if key not in DATA_KEYS:
+                raise ConfigError(f"{where}.{key}: unknown key; allowed: {', '.join(DATA_KEYS)}")
+        for key in ("file", "inputs", "outputs"):
+            if key not in spec:
+                raise ConfigError(f"{where}.{key}: required key is missing")
+        try:
+            load_data_entry(spec)
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
+
+
+def load_data_entry(spec: Mapping[str, Any]) -> Any:
+    """The :class:`sciml_jax.problems.Observations` of one ``data`` entry (cached per file state and options)."""
+    from . import problems  # noqa: PLC0415
+
+    path = spec["file"]
+    if not isinstance(path, str):
+        raise ValueError(f"file: expected a path, got {path!r}")
+    stamp = os.path.getmtime(path) if os.path.isfile(path) else None
+    key = json.dumps({**dict(spec), "_stamp": stamp}, sort_keys=True, default=str)
+    if key not in _DATA_CACHE:
+        opts = {k: v for k, v in spec.items() if k not in ("file", "inputs", "outputs")}
+        _DATA_CACHE[key] = problems.load_observations(path, spec["inputs"], spec["outputs"], **opts)
+    return _DATA_CACHE[key]
+
+
+_DATA_CACHE: dict = {}
+
+
 def _check_positive_option(options: Any, where: str, key: str) -> None:
     """``key`` anywhere in an optimizer section (also in ``first``/``second`` of a hybrid) must be > 0 or null.
 
@@ -348,6 +437,36 @@ def _check_finite(obj: Any, path: str) -> None:
             _check_finite(v, f"{path}[{i}]")
     elif isinstance(obj, float) and not math.isfinite(obj):
         raise ConfigError(f"{path or 'config'}: expected a finite number, got {obj!r}")
+
+
+def _resolve_paths(data: dict, base_dir: str) -> dict:
+    """Relative paths of ``problem.factory`` and ``data.<entry>.file`` resolved against the config's folder (when
+    the file is there), so a run directory's config.yaml works from anywhere."""
+
+    def resolve(p: Any) -> Any:
+        if isinstance(p, str) and not os.path.isabs(p) and os.path.exists(os.path.join(base_dir, p)):
+            return os.path.abspath(os.path.join(base_dir, p))
+        return p
+
+    def fix(section: Any) -> Any:
+        if not isinstance(section, Mapping):
+            return section
+        section = dict(section)
+        problem = section.get("problem")
+        if isinstance(problem, Mapping) and isinstance(problem.get("factory"), str) and ":" in problem["factory"]:
+            file, _, func = problem["factory"].rpartition(":")
+            section["problem"] = {**problem, "factory": f"{resolve(file)}:{func}"}
+        if isinstance(section.get("data"), Mapping):
+            section["data"] = {
+                k: ({**v, "file": resolve(v.get("file"))} if isinstance(v, Mapping) else v)
+                for k, v in section["data"].items()
+            }
+        return section
+
+    out = fix(data)
+    if isinstance(out.get("compare"), Mapping):
+        out["compare"] = {k: fix(v) for k, v in out["compare"].items()}
+    return out
 
 
 def from_dict(data: Mapping[str, Any], path: str = "") -> RunConfig:
@@ -381,7 +500,8 @@ def to_dict(cfg: RunConfig) -> dict:
     d = dataclasses.asdict(cfg)
     for key in ("problem", "optimizer"):
         section = d[key]
-        d[key] = {"name": section["name"], **section["options"]}
+        named = {k: section[k] for k in ("name", "factory") if section.get(k) is not None}
+        d[key] = {**named, **section["options"]}
     return d
 
 
@@ -482,13 +602,13 @@ def load(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -
                 node[k] = {}
             node = node[k]
         node[keys[-1]] = value
-    return from_dict(data)
+    return from_dict(_resolve_paths(data, os.path.dirname(os.path.abspath(os.fspath(path)))))
 
 
 # Keys a resumed run may change: they decide how long and how often, not what is trained.
 RESUME_SAFE = (
     "name", "description", "compare", "train.steps", "train.eval_every", "train.chunk", "train.checkpoint_every",
-    "train.progress", "train.divergence_factor",
+    "train.progress", "train.divergence_factor", "train.median_of_last",
 )
 
 

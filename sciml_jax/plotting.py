@@ -79,6 +79,7 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, title: str
     _set_log_limits(ax, *drawn)
     _mark_events(ax, history)
     ax.set_xlabel("step")
+    ax.set_ylabel("loss, per-term mean square")
     ax.set_title("training loss" + (f" — {title}" if title else ""))
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
@@ -91,15 +92,26 @@ def plot_history(history: Any, path: str | os.PathLike | None = None, title: str
         _set_log_limits(ax, *drawn)
         _mark_events(ax, history)
         ax.set_xlabel("step")
-        ax.set_title("metrics")
+        ax.set_ylabel("metric value")
+        ax.set_title("metrics" + (f" — {title}" if title else ""))
         ax.legend(fontsize=8)
         ax.grid(True, which="both", alpha=0.3)
     return _finish(fig, path)
 
 
+_EVENT_STYLE = {"switch": ("tab:red", "--"), "fallback": ("tab:orange", ":"), "stage": ("tab:gray", "-."),
+                "resample": ("tab:green", ":")}
+
+
 def _mark_events(ax, history) -> None:
+    """Vertical lines at events (switch, fallback, stage, resample), one legend entry per kind."""
+    labelled = set()
     for ev in getattr(history, "events", []):
-        ax.axvline(ev["step"], color="tab:red", ls="--", lw=0.8, alpha=0.7)
+        kind = ev.get("kind", "event")
+        color, ls = _EVENT_STYLE.get(kind, ("tab:purple", "--"))
+        ax.axvline(ev["step"], color=color, ls=ls, lw=0.8, alpha=0.7,
+                   label=None if kind in labelled else kind)
+        labelled.add(kind)
 
 
 def _slice_points(domain: Any, n: int = 101) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,59 +127,90 @@ def _slice_points(domain: Any, n: int = 101) -> tuple[np.ndarray, np.ndarray, np
     return pts, inside, (aa, bb)
 
 
+def _field_values(problem: Any, apply: Callable, params: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Model and reference values ``(M, m)`` at ``x`` (m fields); fields compared up to a constant are shifted by
+    the mean difference, as the error metric does."""
+    dtype = jnp.result_type(float)
+    net = problem.split_params(params)[0] if getattr(problem, "unknowns", None) else params
+    xj = jnp.asarray(x, dtype)
+    u = _lin_safe(np.asarray(jax.jit(jax.vmap(lambda y: apply(net, y)))(xj))).reshape(len(x), -1)
+    if problem.exact is None:
+        return u, None
+    ue = np.asarray(jax.jit(jax.vmap(problem.exact))(xj)).reshape(len(x), -1)
+    for j, f in enumerate(getattr(problem, "fields", ("u",))):
+        if f in getattr(problem, "up_to_constant", ()) and j < u.shape[1]:
+            u[:, j] -= np.nanmean(u[:, j] - ue[:, j])
+    return u, ue
+
+
 def plot_solution(
     problem: Any, apply: Callable, params: Any, path: str | os.PathLike | None = None, title: str = ""
 ) -> Any:
-    """Prediction vs exact solution and pointwise error.
+    """Prediction vs exact solution and pointwise error, one row per field.
 
     1-D problems: curves; higher dimensions: heat maps over coordinates 0 and 1 (time, when present, is the last
-    coordinate; for 1-D space × time that is the (x, t) plane), remaining coordinates at the domain centre.
+    coordinate; for 1-D space × time that is the (x, t) plane), remaining coordinates at the domain centre. The
+    PINN and exact panels of a field share one colour scale. ``params`` may include unknowns (``{"net", ...}``).
     """
-    dtype = jnp.result_type(float)
     dim = problem.domain.dim
-    predict = jax.jit(jax.vmap(lambda x: apply(params, x)))
-    exact = jax.jit(jax.vmap(problem.exact)) if problem.exact is not None else None
+    fields = tuple(getattr(problem, "fields", ("u",)))
+    suffix = f" — {title}" if title else ""
     if dim == 1:
         lo, hi = problem.domain.bounds()
         x = np.linspace(lo[0], hi[0], 1000)[:, None]
-        u = _lin_safe(predict(jnp.asarray(x, dtype)))
-        fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.8))
-        axes[0].plot(x[:, 0], u, label="PINN", lw=2)
-        if exact is not None:
-            ue = np.asarray(exact(jnp.asarray(x, dtype)))
-            axes[0].plot(x[:, 0], ue, "--", label="exact", lw=1.5)
-            err = _log_safe(np.abs(u - ue).reshape(-1) + 1e-300)
-            axes[1].semilogy(x[:, 0], err, color="tab:red")
-            _set_log_limits(axes[1], err)
-            axes[1].set_title("pointwise |error|")
-        axes[0].set_title("solution" + (f" — {title}" if title else ""))
-        axes[0].legend()
-        for ax in axes:
-            ax.set_xlabel("x")
-            ax.grid(alpha=0.3)
+        u, ue = _field_values(problem, apply, params, x)
+        fig, axes = plt.subplots(len(fields), 2, figsize=(10.4, 3.6 * len(fields)), squeeze=False)
+        for j, f in enumerate(fields):
+            ax, ax_err = axes[j]
+            ax.plot(x[:, 0], u[:, j], label="PINN", lw=2)
+            if ue is not None:
+                ax.plot(x[:, 0], ue[:, j], "--", label="exact", lw=1.5)
+                err = _log_safe(np.abs(u[:, j] - ue[:, j]) + 1e-300)
+                ax_err.semilogy(x[:, 0], err, color="tab:red")
+                _set_log_limits(ax_err, err)
+                ax_err.set_title(f"pointwise |error| of {f}{suffix}")
+                ax_err.set_ylabel(f"|{f} - {f}*|")
+            else:
+                ax_err.set_visible(False)
+            ax.set_title(f"{f}{suffix}")
+            ax.set_ylabel(f)
+            ax.legend()
+            for a in (ax, ax_err):
+                a.set_xlabel("x")
+                a.grid(alpha=0.3)
         return _finish(fig, path)
 
     pts, inside, (aa, bb) = _slice_points(problem.domain)
-    u = _lin_safe(predict(jnp.asarray(pts, dtype))).reshape(aa.shape)
+    u, ue = _field_values(problem, apply, params, pts)
     mask = ~inside.reshape(aa.shape)
-    panels = [("PINN", np.ma.masked_invalid(np.ma.array(u, mask=mask)))]
-    if exact is not None:
-        ue = np.asarray(exact(jnp.asarray(pts, dtype))).reshape(aa.shape)
-        panels.append(("exact", np.ma.array(ue, mask=mask)))
-        panels.append(("|error|", np.ma.masked_invalid(np.ma.array(_lin_safe(np.abs(u - ue)), mask=mask))))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.9), squeeze=False)
+    ncol = 3 if ue is not None else 1
+    fig, axes = plt.subplots(len(fields), ncol, figsize=(4.6 * ncol, 3.9 * len(fields)), squeeze=False)
     is_time = "initial" in getattr(problem.domain, "point_sets", ())
     labels = ("x", "t") if (is_time and dim == 2) else ("x₁", "x₂")
-    for ax, (name, values) in zip(axes[0], panels):
-        if values.count() == 0:
-            ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", va="center", color="tab:red")
-        else:
-            im = ax.pcolormesh(aa, bb, values, shading="auto", cmap="inferno" if name == "|error|" else "viridis")
-            fig.colorbar(im, ax=ax)
-        ax.set_title(name + (f" — {title}" if title and name == "PINN" else ""))
-        ax.set_xlabel(labels[0])
-        ax.set_ylabel(labels[1])
-        ax.set_aspect("auto")
+    for j, f in enumerate(fields):
+        pred = np.ma.masked_invalid(np.ma.array(u[:, j].reshape(aa.shape), mask=mask))
+        panels = [(f"PINN {f}", pred)]
+        scale = None
+        if ue is not None:
+            ref = np.ma.array(ue[:, j].reshape(aa.shape), mask=mask)
+            panels.append((f"exact {f}", ref))
+            panels.append((f"|error| of {f}", np.ma.masked_invalid(np.ma.array(
+                _lin_safe(np.abs(u[:, j] - ue[:, j])).reshape(aa.shape), mask=mask))))
+            if ref.count():
+                scale = (float(ref.min()), float(ref.max()))  # one colour scale for PINN and exact
+        for k, (ax, (name, values)) in enumerate(zip(axes[j], panels)):
+            if values.count() == 0:
+                ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", va="center",
+                        color="tab:red")
+            else:
+                lim = scale if (scale is not None and k < 2) else (None, None)
+                im = ax.pcolormesh(aa, bb, values, shading="auto", vmin=lim[0], vmax=lim[1],
+                                   cmap="inferno" if name.startswith("|error|") else "viridis")
+                fig.colorbar(im, ax=ax)
+            ax.set_title(name + suffix)
+            ax.set_xlabel(labels[0])
+            ax.set_ylabel(labels[1])
+            ax.set_aspect("auto")
     return _finish(fig, path)
 
 
@@ -197,9 +240,9 @@ def plot_comparison(histories: Mapping[str, Any], path: str | os.PathLike | None
             axes[0].axvline(ev["step"], ls="--", lw=0.7, alpha=0.6, color="gray")
     for ax, arrays in zip(axes, drawn):
         _set_log_limits(ax, *arrays)
-    axes[0].set(xlabel="step", title="loss vs step")
-    axes[1].set(xlabel="wall time [s] (compile excluded)", title="loss vs wall time")
-    axes[2].set(xlabel="wall time [s] (compile excluded)", title=f"{metric} vs wall time")
+    axes[0].set(xlabel="step", ylabel="loss ½‖r‖²", title="loss vs step")
+    axes[1].set(xlabel="wall time [s] (compile excluded)", ylabel="loss ½‖r‖²", title="loss vs wall time")
+    axes[2].set(xlabel="wall time [s] (compile excluded)", ylabel=metric, title=f"{metric} vs wall time")
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)

@@ -64,7 +64,7 @@ def test_quickstart_values():
         (lambda d: d.update(dtype="float16"), r"^dtype: 'float16' is not allowed; allowed: float32, float64"),
         (lambda d: d["sampling"].update(method="grid"), r"^sampling\.method: 'grid' is not allowed"),
         (lambda d: d["problem"].update(name="navier"), r"^problem: .*navier.*poisson_1d"),
-        (lambda d: d["problem"].update(kk=3), r"^problem: .*kk"),
+        (lambda d: d["problem"].update(kk=3), r"^problem\.kk: unknown option for .poisson_1d.; allowed: k=1"),
         (lambda d: d["optimizer"].update(name="adamax"), r"^optimizer: unknown name 'adamax'; allowed: .*adam"),
         (lambda d: d["optimizer"].update(lr=1e-3), r"^optimizer\.lr: unknown option for 'adam'; allowed: learning_rate"),
         (lambda d: d["sampling"]["points"].update(edge=4), r"^sampling\.points\.edge: unknown point set"),

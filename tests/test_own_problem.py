@@ -302,6 +302,9 @@ def test_load_observations_from_csv_npz_and_mat(tmp_path):
     assert obs.dropped == 2 and obs.y.tolist() == [1.0, 2.0] and "2 non-finite rows dropped" in obs.summary()
     with pytest.raises(ValueError, match="no column 'v'; columns: t, u, x"):
         sj.problems.load_observations(tmp_path / "obs.csv", ["x", "t"], ["v"])
+    (tmp_path / "typo.csv").write_text("x,u\n0,1\n0.5,abc\n")
+    with pytest.raises(ValueError, match=r"typo.csv': line 3, column 'u': 'abc' is not a number"):
+        sj.problems.load_observations(tmp_path / "typo.csv", ["x"], ["u"])
     with pytest.raises(ValueError, match="unknown format '.txt'"):
         sj.problems.load_observations(tmp_path / "obs.txt", ["x"], ["u"])
 

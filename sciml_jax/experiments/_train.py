@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
+import numpy as np
 import yaml
 
 from .. import config as _config
 from .. import nn, optim, pinn, problems, sampling, train
 from .. import plotting
-from . import _report
 
 
 @dataclasses.dataclass
@@ -40,30 +40,46 @@ def set_dtype(dtype: str) -> None:
 
 
 def build(cfg: _config.RunConfig) -> Setup:
-    """Build problem, model, collocation batch, residual, optimizer and metrics of ``cfg``.
+    """Build problem, model, batch (points and observations), residual, optimizer and metrics of ``cfg``.
 
-    Keys: ``PRNGKey(cfg.seed)`` is split into (model, points), so model and points are reproducible separately.
+    The model has one output per field of the problem, optionally an exact periodic embedding
+    (``model.periodic``) and the problem's hard constraint (``model.hard_constraint``, which drops the terms it
+    satisfies). With unknowns the parameters are ``{"net", "unknowns"}``. Keys: ``PRNGKey(cfg.seed)`` is split
+    into (model, points, Fourier features), so model and points are reproducible separately.
     """
-    problem = problems.get(cfg.problem.name, **cfg.problem.options)
+    problem = cfg.problem.build()
     key_model, key_points, key_ff = jax.random.split(jax.random.PRNGKey(cfg.seed), 3)
+    observations = {name: _config.load_data_entry(spec).entry for name, spec in cfg.data.items()}
+    if problem.domain is not None:
+        dim = problem.domain.dim
+    else:  # a data-only problem: the inputs' width
+        first = next(iter({**problem.observations, **observations}.values()))
+        dim = int(first[0].shape[1])
+    in_size = dim
+    embedding = None
+    if cfg.model.periodic:
+        embedding = nn.PeriodicEmbedding(dim, {int(k): float(v) for k, v in cfg.model.periodic.items()})
+        in_size = embedding.out_size
     ff = None
     if cfg.model.fourier_features:
-        ff = nn.FourierFeatures(problem.domain.dim, cfg.model.fourier_features, cfg.model.fourier_sigma, key=key_ff)
+        ff = nn.FourierFeatures(in_size, cfg.model.fourier_features, cfg.model.fourier_sigma, key=key_ff)
     model = nn.MLP(
-        problem.domain.dim,
-        1,
-        cfg.model.width,
-        cfg.model.depth,
-        cfg.model.activation,
-        key=key_model,
+        in_size, problem.out_size, cfg.model.width, cfg.model.depth, cfg.model.activation, key=key_model,
         fourier_features=ff,
     )
-    params, apply = nn.functional(model)
+    if embedding is not None:
+        model = nn.Embedded(embedding, model)
+    if cfg.model.hard_constraint:
+        problem, model = problem.with_hard_constraint(model)
+    net_params, apply = nn.functional(model)
+    params = problem.init_params(net_params)
     counts = dict(cfg.sampling.points or problem.default_points)
-    batch = sampling.sample(problem.domain, counts, cfg.sampling.method, key_points)
-    residual = pinn.residual(problem, apply, cfg.loss.weights)
+    counts = {k: n for k, n in counts.items() if k in problems.point_sets(problem.domain) and any(
+        t.points == k for t in problem.terms.values())} if cfg.model.hard_constraint else counts
+    batch = problem.batch(counts, cfg.sampling.method, key_points, observations)
+    residual = pinn.residual(problem, apply, {k: v for k, v in cfg.loss.weights.items() if k in problem.terms})
     optimizer = optim.get(cfg.optimizer.name, **cfg.optimizer.options)
-    metrics = {"rel_l2": pinn.rel_l2(problem, apply)} if problem.exact is not None else {}
+    metrics = pinn.metrics(problem, apply)
     return Setup(cfg, problem, apply, params, batch, residual, optimizer, metrics, key_points)
 
 
@@ -89,18 +105,36 @@ def _finite(x: float) -> float | None:
 
 def _summary(setup: Setup, result: train.FitResult) -> dict:
     h = result.history
-    term_mse = {k: (v[-1] if v else math.nan) for k, v in h.terms.items()}
+    k = setup.cfg.train.median_of_last
+    term_mse = {name: (v[-1] if v else math.nan) for name, v in h.terms.items()}
     final_params = result.params
     final_loss = float(setup.residual.loss(final_params, setup.batch))
     rel = float(setup.metrics["rel_l2"](final_params)) if "rel_l2" in setup.metrics else math.nan
+    errors = {m: h.stats(m, k) for m in setup.metrics if m.startswith("rel_l2")}
+    unknowns = {}
+    for name, unk in setup.problem.unknowns.items():
+        if name not in h.metrics:
+            continue
+        st = h.stats(name, k)
+        true = None if unk.true is None else float(np.reshape(unk.true, (-1,))[0])
+        value = st["final"]
+        rel_err = None if true in (None, 0.0) or value is None else abs(value - true) / abs(true)
+        unknowns[name] = {"initial": float(np.reshape(unk.init, (-1,))[0]), "final": value,
+                          "median_last": st["median_last"], "true": true, "rel_error": rel_err,
+                          "transform": unk.transform}
     return {
         "name": setup.cfg.name,
-        "problem": setup.cfg.problem.name,
+        "problem": setup.cfg.problem.name or setup.cfg.problem.factory,
         "problem_options": setup.problem.options,
+        "fields": list(setup.problem.fields),
         "optimizer": setup.cfg.optimizer.name,
         "rel_l2": _finite(rel),
+        "rel_l2_best": errors.get("rel_l2", {}).get("best"),
+        "rel_l2_median_last": errors.get("rel_l2", {}).get("median_last"),
+        "errors": errors,
+        "unknowns": unknowns,
         "final_loss": _finite(final_loss),
-        "term_mse": {k: _finite(v) for k, v in term_mse.items()},
+        "term_mse": {name: _finite(v) for name, v in term_mse.items()},
         "steps": result.step,
         "wall_time_s": result.history.last_wall_time(),
         "compile_time_s": result.compile_time_s,
@@ -109,7 +143,8 @@ def _summary(setup: Setup, result: train.FitResult) -> dict:
         "events": h.events,
         "dtype": setup.cfg.dtype,
         "num_params": nn.num_params(setup.params),
-        "points": {k: int(v.shape[0]) for k, v in setup.batch.items()},
+        "points": {name: int((v[0] if isinstance(v, tuple) else v).shape[0]) for name, v in setup.batch.items()},
+        "observations": {name: _config.load_data_entry(spec).summary() for name, spec in setup.cfg.data.items()},
         "seed": setup.cfg.seed,
         "jax_version": jax.__version__,
         "backend": jax.default_backend(),
@@ -129,7 +164,8 @@ def _metric_at_time(history: train.History, metric: str, t: float) -> float:
 
 def _decades_reached(results: Mapping[str, Mapping[str, Any]]) -> list[float]:
     """Decades 1e-2, 1e-3, ... down to the smallest final rel L2 of any run (at most 6, the finest ones)."""
-    finals = [s["rel_l2"] for s in results.values() if s.get("rel_l2") is not None and s["rel_l2"] > 0]
+    finals = [s["rel_l2_median_last"] for s in results.values()
+              if s.get("rel_l2_median_last") is not None and s["rel_l2_median_last"] > 0]
     if not finals:
         return []
     lowest = math.ceil(math.log10(min(finals)))  # the finest decade some run ends at or below
@@ -168,11 +204,13 @@ def _write_report(out_dir: str, setup: Setup, summary: dict, figures: Mapping[st
         "",
         cfg.description or setup.problem.description,
         "",
+        f"Problem: {setup.problem.summary()}",
+        "",
         "## Result",
         "",
         "| quantity | value |",
         "|---|---|",
-        f"| relative L2 error | {_fmt(summary['rel_l2'])} |",
+        f"| relative L2 error (final) | {_fmt(summary['rel_l2'])} |",
         f"| final loss ½‖r‖² | {_fmt(summary['final_loss'])} |",
     ]
     lines += [f"| mse {k} | {_fmt(v)} |" for k, v in summary["term_mse"].items()]
@@ -186,6 +224,30 @@ def _write_report(out_dir: str, setup: Setup, summary: dict, figures: Mapping[st
         f"| dtype / backend | {summary['dtype']} / {summary['backend']} |",
         "",
     ]
+    if summary["errors"]:
+        k = cfg.train.median_of_last
+        lines += [
+            "## Errors",
+            "",
+            f"The final evaluation can sit on a spike: each error is also given at its best evaluation and as the "
+            f"median of the last {k} evaluations (every {cfg.train.eval_every} steps).",
+            "",
+            f"| metric | final | best (step) | median of last {k} |",
+            "|---|---|---|---|",
+        ]
+        for m, st in summary["errors"].items():
+            best = "—" if st["best"] is None else f"{st['best']:.3e} ({st['best_step']})"
+            lines.append(f"| {m} | {_fmt(st['final'])} | {best} | {_fmt(st['median_last'])} |")
+        lines.append("")
+    if summary["unknowns"]:
+        lines += ["## Identified coefficients", "", "| unknown | initial | identified (final) | median of last "
+                  f"{cfg.train.median_of_last} | true | relative error |", "|---|---|---|---|---|---|"]
+        for name, u in summary["unknowns"].items():
+            lines.append(f"| {name} | {_fmt(u['initial'])} | {_fmt(u['final'])} | {_fmt(u['median_last'])} | "
+                         f"{_fmt(u['true'])} | {_fmt(u['rel_error'])} |")
+        lines.append("")
+    if summary["observations"]:
+        lines += ["## Observations", ""] + [f"- {k}: {v}" for k, v in summary["observations"].items()] + [""]
     if summary["events"]:
         lines += ["## Events", ""] + [f"- {_event_text(e)}" for e in summary["events"]] + [""]
     lines += ["## Figures", ""] + [f"![{k}]({os.path.basename(v)})" for k, v in figures.items()] + [""]
@@ -374,24 +436,28 @@ def _run_train(
         "",
         cfg.description,
         "",
-        f"Equal wall time: each run's relative L2 error at t = {budget:.2f} s (the shortest run's time; the last "
-        "evaluation at or before t), compile time excluded.",
+        f"Relative L2 error: final, best (its step) and the median of the last {cfg.train.median_of_last} "
+        "evaluations (a final value alone can sit on a spike). Equal wall time: each run's relative L2 error at "
+        f"t = {budget:.2f} s (the shortest run's time; the last evaluation at or before t), compile time excluded.",
         "",
-        "| run | optimizer | rel L2 | rel L2 at equal time | final loss | steps | wall time (s) | compile (s) | status |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | optimizer | rel L2 final | best (step) | median of last | rel L2 at equal time | final loss | steps | "
+        "wall time (s) | compile (s) | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in results.items():
+        best = "—" if s.get("rel_l2_best") is None else (
+            f"{s['rel_l2_best']:.3e} ({s['errors']['rel_l2']['best_step']})")
         lines.append(
-            f"| {name} | {s['optimizer']} | {_fmt(s['rel_l2'])} | {_fmt(s['rel_l2_at_common_time'])} | "
-            f"{_fmt(s['final_loss'])} | {s['steps']} | {s['wall_time_s']:.2f} | {s['compile_time_s']:.2f} | "
-            f"{s['status']} |"
+            f"| {name} | {s['optimizer']} | {_fmt(s['rel_l2'])} | {best} | {_fmt(s.get('rel_l2_median_last'))} | "
+            f"{_fmt(s['rel_l2_at_common_time'])} | {_fmt(s['final_loss'])} | {s['steps']} | {s['wall_time_s']:.2f} | "
+            f"{s['compile_time_s']:.2f} | {s['status']} |"
         )
     levels = _decades_reached(results)
     if levels:
         lines += [
             "",
-            "Time to accuracy: wall time (s, compile excluded) and step of the first evaluation with rel L2 <= level "
-            "(— : never).",
+            "Time to accuracy: wall time (s, compile excluded) and step of the first evaluation from which rel L2 stays "
+            "<= level until the end of the run (a run that dips below and rises again has not reached it; — : never).",
             "",
             "| run | " + " | ".join(f"<= {lv:.0e}" for lv in levels) + " |",
             "|---|" + "---|" * len(levels),
@@ -399,7 +465,7 @@ def _run_train(
         for name, s in results.items():
             cells = []
             for lv in levels:
-                hit = _report.first_at_or_below(histories[name], "rel_l2", lv)
+                hit = histories[name].time_to("rel_l2", lv)
                 s.setdefault("time_to_rel_l2", {})[f"{lv:.0e}"] = None if hit is None else hit[1]
                 cells.append("—" if hit is None else f"{hit[1]:.2f} (step {hit[0]})")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")

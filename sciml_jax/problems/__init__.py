@@ -34,7 +34,9 @@ from ._evolution import convection_1d as convection_1d
 from ._evolution import heat_1d as heat_1d
 from ._evolution import reaction_1d as reaction_1d
 from ._evolution import wave_1d as wave_1d
+from ._registry import build as build
 from ._registry import describe as describe
+from ._registry import from_factory as from_factory
 from ._registry import get as get
 from ._registry import names as names
 from ._registry import options as options
@@ -78,10 +80,12 @@ __all__ = [
     "point_sets",
     "robin",
     "biharmonic_1d",
+    "build",
     "biharmonic_2d",
     "burgers_1d",
     "convection_1d",
     "describe",
+    "from_factory",
     "get",
     "heat_1d",
     "helmholtz_2d",

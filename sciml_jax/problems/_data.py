@@ -90,15 +90,26 @@ def _read(path: str) -> dict[str, np.ndarray]:
 
             raw = scipy.io.loadmat(path)
             return {k: np.asarray(v) for k, v in raw.items() if not k.startswith("__")}
-        with open(path, encoding="utf-8") as f:
-            header = f.readline().strip()
-        names = [h.strip() for h in header.split(",")]
-        if not header or len(set(names)) != len(names):
-            raise ValueError(f"data file {path!r}: the first line must name the columns, once each; got {header!r}")
-        table = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64, ndmin=2, invalid_raise=True)
-        if table.size and table.shape[1] != len(names):
-            raise ValueError(f"data file {path!r}: {table.shape[1]} values per row for {len(names)} columns")
-        return {n: table[:, i] for i, n in enumerate(names)} if table.size else {n: np.zeros(0) for n in names}
+        import csv  # noqa: PLC0415 - only for .csv files
+
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+        names = [h.strip() for h in rows[0]] if rows else []
+        if not names or len(set(names)) != len(names) or not all(names):
+            raise ValueError(f"data file {path!r}: the first line must name the columns, once each; got {names!r}")
+        table = np.empty((len(rows) - 1, len(names)))
+        for i, row in enumerate(rows[1:], start=2):
+            if len(row) != len(names):
+                raise ValueError(f"data file {path!r}: line {i} has {len(row)} values for {len(names)} columns")
+            for j, cell in enumerate(row):
+                cell = cell.strip()
+                try:
+                    table[i - 2, j] = float(cell) if cell else np.nan  # an empty cell is a missing (non-finite) value
+                except ValueError:
+                    raise ValueError(
+                        f"data file {path!r}: line {i}, column {names[j]!r}: {cell!r} is not a number"
+                    ) from None
+        return {n: table[:, j] for j, n in enumerate(names)}
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"data file {path!r}: cannot be read ({e.__class__.__name__}: {e})") from None
 
