@@ -25,4 +25,6 @@ def __getattr__(name):  # lazy: matplotlib and the experiment runner are only lo
 
     if name in ("plotting", "experiments", "config", "cli"):
         return importlib.import_module(f".{name}", __name__)
+    if name == "load_run":  # a trained model back from a run directory (lives with the experiment runner)
+        return importlib.import_module(".experiments", __name__).load_run
     raise AttributeError(f"module 'sciml_jax' has no attribute {name!r}")

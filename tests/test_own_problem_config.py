@@ -72,6 +72,17 @@ def test_user_factory_with_data_file_identifies_the_unknown(tmp_path, capsys):
     # the saved config names the factory by absolute path: it runs from another directory too
     saved = (out / "config.yaml").read_text()
     assert os.path.join(str(tmp_path), "my_pde.py") in saved
+    # and the trained model comes back in one call, with its unknown and its history
+    import sciml_jax as sj
+
+    run = sj.load_run(out)
+    assert run.step == 60 and run.status == "completed"
+    assert abs(float(run.unknowns["a"]) - a["final"]) < 1e-12
+    x = np.linspace(0, 1, 5)[:, None]
+    np.testing.assert_allclose(np.asarray(run.predict(x)), np.sin(np.pi * x[:, 0]), atol=1e-2)
+    assert run.history.metrics["a"][-1] == a["final"]
+    with pytest.raises(ValueError, match="holds no finished run"):
+        sj.load_run(tmp_path)
 
 
 @pytest.mark.parametrize(

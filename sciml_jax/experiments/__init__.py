@@ -1,7 +1,9 @@
 """Experiments as functions of a config; each writes a report directory (markdown, PNG, JSON, CSV)."""
 
 from ._train import Setup as Setup
+from ._train import LoadedRun as LoadedRun
 from ._train import build as build
+from ._train import load_run as load_run
 from ._train import run as run
 from ._train import run_config as run_config
 from ._train import set_dtype as set_dtype

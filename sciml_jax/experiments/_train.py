@@ -487,3 +487,73 @@ def _run_train(
 register("train", _train_experiment)
 
 __all__ = ["Setup", "build", "check_options", "make_resampler", "names", "register", "run", "run_config", "set_dtype"]
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A trained model back from a run directory (:func:`load_run`).
+
+    Attributes:
+        problem: the problem as trained (with its hard constraint applied, when the config asked for it).
+        params: the trained parameters (``{"net", "unknowns"}`` with unknowns), in the saved dtype.
+        apply: the model, ``apply(net_params, x)``; ``predict(x)`` evaluates it at the trained parameters.
+        config: the run's validated :class:`sciml_jax.config.RunConfig`.
+        history: the training history.
+        step: steps trained; ``status``: how the run ended.
+    """
+
+    problem: Any
+    params: Any
+    apply: Any
+    config: _config.RunConfig
+    history: train.History
+    step: int
+    status: str
+
+    def predict(self, x: Any) -> Any:
+        """Model values at points ``x: (n, d)`` -> ``(n,)`` or ``(n, m)`` (one per field)."""
+        net = self.problem.split_params(self.params)[0]
+        return jax.vmap(lambda y: self.apply(net, y))(jax.numpy.asarray(x))
+
+    @property
+    def unknowns(self) -> dict[str, Any]:
+        """Identified values of the unknown coefficients (empty without unknowns)."""
+        return {k: np.asarray(v) for k, v in self.problem.split_params(self.params)[1].items()}
+
+
+def load_run(directory: str | os.PathLike) -> LoadedRun:
+    """Load a trained model from a run directory written by ``sciml-jax run`` (or :func:`run`).
+
+    Reads ``config.yaml``, rebuilds the problem, the model and the optimizer state's structure from it, and restores
+    the final checkpoint into that structure: a different structure, shape or dtype is refused with one line
+    (nothing is cast). A float64 run needs float64 enabled (``jax.config.update("jax_enable_x64", True)``) before
+    loading; this function does not change that setting for you.
+
+        run = sj.load_run("runs/quickstart")
+        u = run.predict(x)                      # (n,)
+        sj.plotting.plot_solution(run.problem, run.apply, run.params)
+
+    Raises:
+        ValueError: no run there, a config that no longer validates, or a float64 run loaded with float64 off.
+        sciml_jax.train.CheckpointError: a damaged or mismatching checkpoint.
+    """
+    directory = os.fspath(directory)
+    cfg_path = os.path.join(directory, "config.yaml")
+    if not os.path.isfile(cfg_path) or not train.has_checkpoint(directory):
+        raise ValueError(f"load_run: {directory!r} holds no finished run (config.yaml and a checkpoint)")
+    cfg = _config.load(cfg_path)
+    if cfg.compare:
+        raise ValueError(
+            f"load_run: {directory!r} is a comparison; load one of its runs: "
+            f"{', '.join(os.path.join(directory, k) for k in cfg.compare)}"
+        )
+    if cfg.dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError(
+            f"load_run: the run in {directory!r} is float64; enable it first with "
+            "jax.config.update('jax_enable_x64', True) (loading it as float32 would lose precision silently)"
+        )
+    setup = build(cfg)
+    like = train.initial_carry(setup.params, setup.optimizer)
+    carry, meta, _ = train.load_checkpoint(directory, like)
+    history = train.History.from_dict(meta["history"])
+    return LoadedRun(setup.problem, carry.params, setup.apply, cfg, history, int(meta["step"]), str(meta.get("status")))

@@ -4,6 +4,7 @@ from ._compile import cache_info as cache_info
 from ._compile import clear_cache as clear_cache
 from ._fit import FitResult as FitResult
 from ._fit import fit as fit
+from ._fit import initial_carry as initial_carry
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._fit import make_step as make_step
 from ._checkpoint import save_checkpoint as save_checkpoint

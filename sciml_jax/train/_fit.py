@@ -147,6 +147,13 @@ def make_step(
     return step
 
 
+def initial_carry(params: PyTree, optimizer: Any, opt_state: PyTree | None = None) -> _Carry:
+    """The state ``fit`` carries (and checkpoints) at the start of a run: the structure a checkpoint loads into."""
+    optimizer = _as_extra_args(optimizer)
+    opt_state = optimizer.init(params) if opt_state is None else opt_state
+    return _Carry(params, opt_state, params, jnp.asarray(False), jnp.asarray(-1, dtype=jnp.int32))
+
+
 class _Outputs(NamedTuple):
     """Per-step records of one chunk, preallocated (NaN) and filled step by step."""
 
@@ -486,7 +493,7 @@ def fit(
     if opt_state is None:
         opt_state = optimizer.init(params)
     _warn_low_precision(opt_state, params)
-    carry = _Carry(params, opt_state, params, jnp.asarray(False), jnp.asarray(-1, dtype=jnp.int32))
+    carry = initial_carry(params, optimizer, opt_state)
     history = History(term_names=term_names, metric_names=tuple(metrics))
     start_step = 0
     meta: dict = {}
