@@ -97,6 +97,8 @@ class SamplingConfig:
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
     weights: dict = dataclasses.field(default_factory=dict)
+    # causal weighting over time slices (sciml_jax.pinn.Causal): {term: pde, chunks: 32, epsilon: 1.0}
+    causal: dict | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,6 +296,17 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
                 raise ConfigError(f"{prefix}{where}.{k}: expected a positive integer, got {n!r}")
     _validate_adaptive(cfg, prob, prefix)
     _validate_model(cfg, prob, prefix)
+    if cfg.loss.causal is not None:
+        from . import pinn  # noqa: PLC0415
+
+        allowed = ("term", "chunks", "epsilon")
+        for key in cfg.loss.causal:
+            if key not in allowed:
+                raise ConfigError(f"{prefix}loss.causal.{key}: unknown key; allowed: {', '.join(allowed)}")
+        try:
+            pinn.residual(prob, lambda p, x: 0.0, causal=pinn.Causal(**cfg.loss.causal))
+        except ValueError as e:
+            raise ConfigError(f"{prefix}loss.causal: {e}") from None
     _validate_data(cfg, prob, prefix)
     for k, w in cfg.loss.weights.items():
         if k not in prob.terms:

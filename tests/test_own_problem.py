@@ -377,3 +377,32 @@ def test_hard_constraint_drops_the_terms_it_satisfies_and_term_order_survives_ji
     flat, unravel = jax.flatten_util.ravel_pytree(p2)
     J_ref = jax.jacrev(lambda th: full(unravel(th), b2))(flat)
     np.testing.assert_allclose(J, J_ref, rtol=0, atol=1e-12 * float(jnp.max(jnp.abs(J_ref))))
+
+
+def test_causal_weights_follow_the_residual_in_time():
+    prob = sj.problems.get("heat_1d")
+    params, apply = _mlp(d=2)
+    causal = sj.pinn.Causal(chunks=4, epsilon=10.0)
+    res = sj.pinn.residual(prob, apply, causal=causal)
+    plain = sj.pinn.residual(prob, apply)
+    batch = prob.batch({"interior": 64, "boundary": 16, "initial": 16})
+    w = res.causal_weights(params, batch)
+    assert w.shape == (4,) and float(w[0]) == 1.0 and bool(jnp.all(jnp.diff(w) <= 0))  # non-increasing in time
+    r, r0 = res(params, batch), plain(params, batch)
+    rows = res.slices(params, batch)["pde"]
+    assert float(jnp.max(jnp.abs(r[rows]))) <= float(jnp.max(jnp.abs(r0[rows]))) + 1e-15
+    np.testing.assert_array_equal(r[rows.stop:], r0[rows.stop:])  # other terms untouched
+    with pytest.raises(ValueError, match="not time-dependent"):
+        sj.pinn.residual(sj.problems.get("poisson_1d"), apply, causal=causal)
+    with pytest.raises(ValueError, match="epsilon must be a finite number > 0"):
+        sj.pinn.Causal(epsilon=0.0)
+    # the weights are constants for differentiation: the gradient equals that of the loss with frozen row weights
+    scale = jnp.where(jnp.arange(r.shape[0]) < rows.stop, r / jnp.where(r0 == 0, 1.0, r0), 1.0)
+
+    def frozen(p):
+        return 0.5 * jnp.sum((scale * plain(p, batch)) ** 2)
+
+    g_causal = jax.grad(lambda p: res.loss(p, batch))(params)
+    g_frozen = jax.grad(frozen)(params)
+    for a, b in zip(jax.tree.leaves(g_causal), jax.tree.leaves(g_frozen)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)

@@ -77,9 +77,13 @@ def build(cfg: _config.RunConfig) -> Setup:
     counts = {k: n for k, n in counts.items() if k in problems.point_sets(problem.domain) and any(
         t.points == k for t in problem.terms.values())} if cfg.model.hard_constraint else counts
     batch = problem.batch(counts, cfg.sampling.method, key_points, observations)
-    residual = pinn.residual(problem, apply, {k: v for k, v in cfg.loss.weights.items() if k in problem.terms})
+    causal = pinn.Causal(**cfg.loss.causal) if cfg.loss.causal else None
+    residual = pinn.residual(problem, apply, {k: v for k, v in cfg.loss.weights.items() if k in problem.terms},
+                             causal=causal)
     optimizer = optim.get(cfg.optimizer.name, **cfg.optimizer.options)
     metrics = pinn.metrics(problem, apply)
+    if causal is not None:
+        metrics["causal_min_weight"] = pinn.CausalMinWeight(residual, batch)
     return Setup(cfg, problem, apply, params, batch, residual, optimizer, metrics, key_points)
 
 

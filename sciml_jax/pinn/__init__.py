@@ -1,5 +1,7 @@
 """Residual core: the weighted residual vector r(θ), loss, per-term metrics and errors."""
 
+from ._residual import Causal as Causal
+from ._residual import CausalMinWeight as CausalMinWeight
 from ._residual import ErrorMetric as ErrorMetric
 from ._residual import Residual as Residual
 from ._residual import UnknownValue as UnknownValue

@@ -30,6 +30,49 @@ def _float_dtype(params: Any) -> Any:
     return jnp.result_type(*[x.dtype for x in leaves]) if leaves else jnp.result_type(float)
 
 
+class Causal(eqx.Module):
+    """Causal residual weighting for time-dependent problems (Wang, Sankaran & Perdikaris 2024, "Respecting
+    causality for training physics-informed neural networks", CMAME 421).
+
+    The points of one term are grouped into ``chunks`` time slices of [t0, t1] (time is the last coordinate). With
+    L_i the mean square residual of slice i, slice i is weighted by w_i = exp(-ε Σ_{k<i} L_k) (the weights are
+    constants for differentiation): later times only count once earlier times are resolved. In the residual vector
+    each row of slice i is multiplied by sqrt(w_i), so ½‖r‖² ≈ (γ/M) Σ_i w_i L_i, and every optimizer (first- or
+    second-order) sees the weighting. ε is an array leaf: changing it (an annealing schedule across fits)
+    recompiles nothing.
+
+    Attributes:
+        term: the term weighted (default ``"pde"``).
+        chunks: M, the number of time slices (jaxpi uses 32).
+        epsilon: ε > 0, the causality parameter (jaxpi: 1.0).
+    """
+
+    epsilon: np.ndarray
+    term: str = eqx.field(static=True, default="pde")
+    chunks: int = eqx.field(static=True, default=32)
+
+    def __init__(self, term: str = "pde", chunks: int = 32, epsilon: float = 1.0):
+        if not isinstance(term, str) or not term:
+            raise ValueError(f"Causal: term must name a residual term, got {term!r}")
+        if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 2:
+            raise ValueError(f"Causal: chunks must be an integer >= 2, got {chunks!r}")
+        eps = np.asarray(epsilon, dtype=np.float64)
+        if eps.shape != () or not np.isfinite(eps) or eps <= 0:
+            raise ValueError(f"Causal: epsilon must be a finite number > 0, got {epsilon!r}")
+        self.term, self.chunks, self.epsilon = term, chunks, eps
+
+    def weights(self, t: jax.Array, r: jax.Array, t0: float, t1: float) -> tuple[jax.Array, jax.Array]:
+        """``(row weights (N,), slice weights (M,))`` for residual rows r at times t (rows of one point share t)."""
+        m = self.chunks
+        b = jnp.clip(jnp.floor((t - t0) / (t1 - t0) * m).astype(jnp.int32), 0, m - 1)
+        sq = jax.lax.stop_gradient(r**2)
+        counts = jax.ops.segment_sum(jnp.ones_like(sq), b, num_segments=m)
+        mean_sq = jax.ops.segment_sum(sq, b, num_segments=m) / jnp.maximum(counts, 1.0)
+        before = jnp.cumsum(mean_sq) - mean_sq  # Σ_{k<i} L_k
+        w = jnp.exp(-jnp.asarray(self.epsilon, r.dtype) * before)
+        return w[b], w
+
+
 class Residual(eqx.Module):
     """Weighted residual vector of a problem for a model.
 
@@ -59,6 +102,7 @@ class Residual(eqx.Module):
     problem: Problem
     apply: Callable
     weights: dict
+    causal: Causal | None = None
 
     __hash__ = object.__hash__  # identity, like a function: jax.jit(residual) works
 
@@ -124,8 +168,26 @@ class Residual(eqx.Module):
         """Return ``(r, unweighted_terms)`` in one evaluation: r: (N,) and the per-term unweighted residuals."""
         raw = self.terms(params, batch)
         scales = self.scales(batch, weights)
-        r = jnp.concatenate([(scales[name] * raw[name]).astype(raw[name].dtype) for name in self.term_names])
-        return r, raw
+        parts = {name: (scales[name] * raw[name]).astype(raw[name].dtype) for name in self.term_names}
+        if self.causal is not None:
+            row_w, _ = self._causal(raw, batch)
+            name = self.causal.term
+            parts[name] = parts[name] * jnp.sqrt(row_w).astype(parts[name].dtype)
+        return jnp.concatenate([parts[name] for name in self.term_names]), raw
+
+    def _causal(self, raw: Mapping[str, jax.Array], batch: Batch) -> tuple[jax.Array, jax.Array]:
+        term = self.problem.terms[self.causal.term]
+        x = _entry_args(batch[term.points])[0]
+        t = jnp.repeat(x[:, -1], raw[self.causal.term].shape[0] // x.shape[0])  # one time per residual row
+        lo, hi = self.problem.domain.bounds()
+        return self.causal.weights(t, raw[self.causal.term], float(lo[-1]), float(hi[-1]))
+
+    def causal_weights(self, params: Any, batch: Batch) -> jax.Array:
+        """The causal slice weights w_i (M,) at ``params`` (ones-like diagnostics: training is causal-complete when
+        min w_i is close to 1). Raises ValueError without causal weighting."""
+        if self.causal is None:
+            raise ValueError("causal_weights: this residual has no causal weighting (pinn.residual(..., causal=...))")
+        return self._causal(self.terms(params, batch), batch)[1]
 
     def __call__(self, params: Any, batch: Batch, weights: Mapping[str, Any] | None = None) -> jax.Array:
         return self.weighted_terms(params, batch, weights)[0]
@@ -215,7 +277,9 @@ class Residual(eqx.Module):
                 )
 
 
-def residual(problem: Problem, apply: Callable, weights: Mapping[str, float] | None = None) -> Residual:
+def residual(
+    problem: Problem, apply: Callable, weights: Mapping[str, float] | None = None, causal: Causal | None = None
+) -> Residual:
     """Build the weighted residual vector r(θ) of ``problem`` for the model ``apply``.
 
     Args:
@@ -224,6 +288,7 @@ def residual(problem: Problem, apply: Callable, weights: Mapping[str, float] | N
             ``(m,)`` for m fields.
         weights: loss weight γ_k per term name, overriding the problem's defaults; terms named nowhere get 1.0.
             Must be finite and >= 0.
+        causal: a :class:`Causal` weighting of one term over time slices (time-dependent problems), or None.
 
     Returns:
         A :class:`Residual`, callable as ``r = residual(params, batch)`` with ``r: (N,)``.
@@ -242,7 +307,29 @@ def residual(problem: Problem, apply: Callable, weights: Mapping[str, float] | N
         if name not in problem.terms:
             raise ValueError(f"weights: unknown term {name!r}; the problem's terms are {list(problem.terms)}")
         w[name] = _check_weight(value, f"weights[{name!r}]")
-    return Residual(problem=problem, apply=apply, weights=w)
+    if causal is not None:
+        if not isinstance(causal, Causal):
+            raise ValueError(f"causal: expected a sciml_jax.pinn.Causal, got {causal!r}")
+        if causal.term not in problem.terms:
+            raise ValueError(f"causal.term: {causal.term!r} is not a term; the problem's terms are {list(problem.terms)}")
+        if problem.domain is None or "initial" not in problem.domain.point_sets:
+            raise ValueError(f"causal: problem {problem.name!r} is not time-dependent (no space-time domain)")
+    return Residual(problem=problem, apply=apply, weights=w, causal=causal)
+
+
+class CausalMinWeight(eqx.Module):
+    """``params -> min_i w_i`` of a causal residual on a fixed batch (a metric: 1 when every slice is resolved)."""
+
+    residual: Residual
+    batch: dict
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
+
+    def __call__(self, params: Any) -> jax.Array:
+        return jnp.min(self.residual.causal_weights(params, self.batch))
 
 
 # ---------------------------------------------------------------------------------------------- errors
