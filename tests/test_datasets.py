@@ -137,7 +137,7 @@ def test_antiderivative_dataset_against_scipy_integrate():
             (data.sensors[i], data.train.s_grid[b, i]) for i in (7, 19)
         ]:
             knots = x[(x > 0) & (x < y)]  # break points: Gauss-Kronrod is exact on each cubic piece
-            ref, err = scipy.integrate.quad(lambda t: spline(t)[b], 0.0, y, points=knots, limit=len(knots) + 50)
+            ref, err = scipy.integrate.quad(lambda t, b=b: spline(t)[b], 0.0, y, points=knots, limit=len(knots) + 50)
             assert abs(value - ref) <= 1e-13 + 10 * err
     assert np.all(data.train.s_grid[:, 0] == 0)
 
@@ -210,7 +210,7 @@ def _manufactured(D, k):
 
     def source(t, x):
         g = np.sin(np.pi * x) * (1 + x)
-        g_xx = -np.pi**2 * g + 2 * np.pi * np.cos(np.pi * x)
+        g_xx = -(np.pi**2) * g + 2 * np.pi * np.cos(np.pi * x)
         return g * 2 * np.cos(2 * t) - D * np.sin(2 * t) * g_xx - k * exact(t, x) ** 2
 
     return exact, source
@@ -223,7 +223,7 @@ def test_diffusion_reaction_manufactured_solution_converges_at_second_order(k):
     errors = []
     for n in (40, 80, 160):
         xs = np.linspace(0, 1, n + 1)
-        _, t, s = solve_diffusion_reaction(lambda tt: source(tt, xs)[None], n_x=n + 1, n_steps=n, D=D, k=k)
+        _, t, s = solve_diffusion_reaction(lambda tt, xs=xs: source(tt, xs)[None], n_x=n + 1, n_steps=n, D=D, k=k)
         errors.append(np.max(np.abs(s[0] - exact(t[:, None], xs[None]))))
     ratios = np.array(errors[:-1]) / np.array(errors[1:])
     # CN + central differences: error = C (h^2 + dt^2) + higher order, ratio -> 4 when h = dt halves
@@ -256,7 +256,7 @@ def test_diffusion_reaction_dataset_consistency():
     xs = np.linspace(0, 1, 41)
     source = _spline(np.linspace(0, 1, 201), u_grid, periodic=False)(xs).T
     np.testing.assert_allclose(data.train.u, source[:, ::2], atol=1e-14)
-    _, t, sol = solve_diffusion_reaction(source, n_x=41, n_steps=20)
+    _, _, sol = solve_diffusion_reaction(source, n_x=41, n_steps=20)
     for b in range(3):
         i = np.rint(y[b, :, 0] * 40).astype(int)
         n = np.rint(y[b, :, 1] * 20).astype(int)

@@ -1,4 +1,4 @@
-"""The antiderivative operator G(u)(x) = int_0^x u(t) dt on [0, 1] (Lu et al. 2021, the DeepONet paper's first example)."""
+"""The antiderivative operator G(u)(x) = int_0^x u(t) dt on [0, 1] (Lu et al. 2021, DeepONet's first example)."""
 
 from __future__ import annotations
 
@@ -81,11 +81,15 @@ def antiderivative(
         y = rng(key, 2 * i + 1).uniform(0.0, 1.0, size=(n, n_queries))
         spline = _spline(x, u, periodic=False)
         anti = spline.antiderivative()
-        splits[name] = OperatorSplit(
-            u=spline(sensors).T, y=y[..., None], s=eval_rows(anti, y), s_grid=anti(sensors).T
-        )
+        splits[name] = OperatorSplit(u=spline(sensors).T, y=y[..., None], s=eval_rows(anti, y), s_grid=anti(sensors).T)
     config = dict(
-        n_train=n_train, n_test=n_test, n_sensors=n_sensors, n_queries=n_queries, length_scale=length_scale,
-        variance=variance, n_grf=n_grf, seconds=time.perf_counter() - t0,
+        n_train=n_train,
+        n_test=n_test,
+        n_sensors=n_sensors,
+        n_queries=n_queries,
+        length_scale=length_scale,
+        variance=variance,
+        n_grf=n_grf,
+        seconds=time.perf_counter() - t0,
     )
     return OperatorDataset("antiderivative", sensors, splits["train"], splits["test"], _freeze(config))

@@ -90,7 +90,7 @@ def burgers_cole_hopf(
     # d_phi and phi_x by d_phi_x, the latter weighted by the Nyquist wavenumber pi n and its heat decay; then
     # |du| <= (2 nu |d_phi_x| + |w| d_phi) / phi
     d_phi = tail + n * np.finfo(float).eps
-    d_phi_x = d_phi * np.pi * n * np.exp(-(np.pi * n) ** 2 * nu * t) + n * np.finfo(float).eps * np.max(
+    d_phi_x = d_phi * np.pi * n * np.exp(-((np.pi * n) ** 2) * nu * t) + n * np.finfo(float).eps * np.max(
         np.abs(phi_x), axis=1, keepdims=True
     )
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -162,9 +162,7 @@ def burgers(
     sensors = np.arange(n_grid) / n_grid
     splits, worst = {}, 0.0
     for i, (name, n) in enumerate((("train", n_train), ("test", n_test))):
-        _, u0 = grf(
-            key, n, refine * n_grid, length_scale=length_scale, variance=variance, periodic=True, stream=2 * i
-        )
+        _, u0 = grf(key, n, refine * n_grid, length_scale=length_scale, variance=variance, periodic=True, stream=2 * i)
         u, est = burgers_cole_hopf(u0, nu, T, max_error=max_error, return_estimate=True)
         worst = max(worst, float(np.max(est)))
         idx = np.sort(np.argsort(rng(key, 2 * i + 1).random((n, n_grid)), axis=1)[:, :n_queries], axis=1)
@@ -173,8 +171,17 @@ def burgers(
             u=u_in, y=sensors[idx][..., None], s=np.take_along_axis(u_out, idx, axis=1), s_grid=u_out
         )
     config = dict(
-        n_train=n_train, n_test=n_test, n_grid=n_grid, n_queries=n_queries, nu=nu, T=T, length_scale=length_scale,
-        variance=variance, refine=refine, max_error=max_error, error_estimate=worst,
+        n_train=n_train,
+        n_test=n_test,
+        n_grid=n_grid,
+        n_queries=n_queries,
+        nu=nu,
+        T=T,
+        length_scale=length_scale,
+        variance=variance,
+        refine=refine,
+        max_error=max_error,
+        error_estimate=worst,
         seconds=time.perf_counter() - t0,
     )
     return OperatorDataset("burgers", sensors, splits["train"], splits["test"], _freeze(config))

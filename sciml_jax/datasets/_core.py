@@ -80,7 +80,7 @@ class OperatorDataset:
     def deeponet_entry(self, split: str = "train", dtype: Any = None) -> tuple[jax.Array, jax.Array]:
         """``(z: (B Q, m + d), s: (B Q,))`` with ``z[b Q + q] = concat(u[b], y[b, q])`` (function-major)."""
         sp = self.split(split)
-        b, q, d = sp.y.shape
+        b, q, _ = sp.y.shape
         z = np.concatenate([np.repeat(sp.u[:, None, :], q, axis=1), sp.y], axis=-1).reshape(b * q, -1)
         return _to_jnp(z, dtype), _to_jnp(sp.s.reshape(b * q), dtype)
 

@@ -73,7 +73,14 @@ def solve_diffusion_reaction(
     if not np.isfinite(k):
         raise ValueError(f"{owner}: k must be a finite real, got {k!r}")
     x = np.linspace(0.0, 1.0, n_x)
-    f_of_t = source if callable(source) else (lambda t, _f=np.asarray(source, float): _f)
+    if callable(source):
+        f_of_t = source
+    else:
+        constant = np.asarray(source, float)
+
+        def f_of_t(t):
+            return constant
+
     f0 = np.asarray(f_of_t(0.0), float)
     if f0.ndim != 2 or f0.shape[1] != n_x:
         raise ValueError(f"{owner}: the source must have shape (B, n_x={n_x}), got {f0.shape}")
@@ -205,8 +212,19 @@ def diffusion_reaction(
         y = np.stack([sensors[flat % n_sensors], times[flat // n_sensors]], axis=-1)
         splits[name] = OperatorSplit(u=source[:, ::refine], y=y, s=s_q, s_grid=s_grid)
     config = dict(
-        n_train=n_train, n_test=n_test, n_sensors=n_sensors, n_times=n_times, n_queries=n_queries,
-        length_scale=length_scale, variance=variance, D=D, k=k, T=T, refine=refine, n_grf=n_grf,
-        solver_grid=(n_x, refine * (n_times - 1)), seconds=time.perf_counter() - t0,
+        n_train=n_train,
+        n_test=n_test,
+        n_sensors=n_sensors,
+        n_times=n_times,
+        n_queries=n_queries,
+        length_scale=length_scale,
+        variance=variance,
+        D=D,
+        k=k,
+        T=T,
+        refine=refine,
+        n_grf=n_grf,
+        solver_grid=(n_x, refine * (n_times - 1)),
+        seconds=time.perf_counter() - t0,
     )
     return OperatorDataset("diffusion_reaction", sensors, splits["train"], splits["test"], _freeze(config))

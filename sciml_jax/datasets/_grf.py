@@ -11,9 +11,9 @@ The periodic kernel is the squared-exponential of the chordal distance |e^{2 pi 
 Sampling (u = C^{1/2} xi, xi ~ N(0, I), so cov(u) = C exactly up to round-off):
 
 * rbf on the uniform grid x_j = j / (n - 1): C = V diag(lambda) V^T by ``scipy.linalg.eigh``; eigenvalues below
-  ``n * eps * ||C||_inf`` (>= n eps lambda_max) are round-off (C is numerically singular: its spectrum decays like a Gaussian), so they
-  are dropped instead of adding a jitter; the sample is ``V_r (sqrt(lambda_r) * xi)`` (a truncated Karhunen-Loeve
-  expansion whose truncation error is below round-off).
+  ``n * eps * ||C||_inf`` (>= n eps lambda_max) are round-off (C is numerically singular: its spectrum decays like
+  a Gaussian), so they are dropped instead of adding a jitter (only the others are computed, by MRRR); the sample is
+  ``V_r (sqrt(lambda_r) * xi)``, a truncated Karhunen-Loeve expansion whose truncation error is below round-off.
 * periodic_rbf on x_j = j / n: C is circulant, diagonalised by the DFT; its eigenvalues are the real FFT of the
   first row (clipped at 0), and ``u = irfft(sqrt(lambda) * rfft(xi))`` is C^{1/2} xi in O(n log n).
 
