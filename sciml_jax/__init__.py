@@ -8,6 +8,7 @@ Subpackages: geometry, sampling, nn, operators, problems, pinn, optim, train, ex
 """
 
 from . import analysis as analysis
+from . import datasets as datasets
 from . import geometry as geometry
 from . import nn as nn
 from . import operators as operators
