@@ -358,6 +358,17 @@ def test_locked_folder_is_refused_with_the_holder(tmp_path, capsys):
     assert not (out / cli.LOCK_NAME).exists() and os.listdir(out) == []
 
 
+def test_library_resume_of_another_config_is_refused(tmp_path):
+    from sciml_jax import experiments
+
+    cfg = config.load(_write_cfg(tmp_path))
+    other = config.load(_write_cfg(tmp_path), ["model.width=16"])
+    sj.train.save_checkpoint(tmp_path / "run", {"x": jnp.zeros(1)}, 0, sj.train.History(),
+                             {"config": config.to_dict(other)})
+    with pytest.raises(sj.train.CheckpointError, match=r"belongs to another config \(differs in model\.width \(16 -> 8\)\)"):
+        experiments.run(cfg, str(tmp_path / "run"), resume=True)
+
+
 # ------------------------------------------------------------------------------------------- CLI scenarios
 
 
