@@ -16,8 +16,7 @@ import numpy as np
 import optax
 
 from ..optim._info import events_from_info, logged_info
-from . import _sharding
-from . import _faults
+from . import _faults, _sharding
 from ._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ._faults import STATUS_DIVERGED, STATUS_INTERRUPTED
 from ._history import History
