@@ -287,7 +287,15 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
     set_dtype(cfg.dtype)
     os.makedirs(out_dir, exist_ok=True)
     resume = resume and train.has_checkpoint(out_dir)
-    compile_before = float(train.read_checkpoint_meta(out_dir).get("compile_time_s", 0.0)) if resume else 0.0
+    compile_before = 0.0
+    if resume:  # the CLI checks this before anything runs; library callers get the same refusal here
+        meta = train.read_checkpoint_meta(out_dir)
+        conflicts = _config.resume_conflicts(meta["config"], cfg) if "config" in meta else []
+        if conflicts:
+            raise train.CheckpointError(
+                f"checkpoint in {out_dir!r} belongs to another config (differs in {'; '.join(conflicts)})"
+            )
+        compile_before = float(meta.get("compile_time_s", 0.0))
     setup = build(cfg)
     with open(os.path.join(out_dir, "config.yaml"), "w") as f:
         yaml.safe_dump(_config.to_dict(cfg), f, sort_keys=False)

@@ -87,8 +87,7 @@ def _learning_rate(value: Any, where: str) -> Any:
         try:
             return schedule(**value)
         except ValueError as e:
-            msg = str(e)
-            raise ValueError(where + msg[len("schedule"):] if msg.startswith("schedule") else f"{where}: {msg}") from None
+            raise ValueError(f"{where}: {e}") from None
     if callable(value):
         return value
     raise ValueError(f"{where}: expected a positive number, a schedule mapping or a callable, got {value!r}")
