@@ -112,7 +112,7 @@ class RunConfig:
     description: str = ""
     compare: dict | None = None  # run name -> raw override mapping (validated into RunConfig by `runs()`)
     experiment: str = "train"  # registered experiment (sciml_jax.experiments.names())
-    experiment_options: dict = dataclasses.field(default_factory=dict)  # checked against the experiment's signature
+    experiment_options: dict = dataclasses.field(default_factory=dict)  # checked by the experiment's options hook
 
     def runs(self) -> dict[str, "RunConfig"]:
         """The runs this config asks for: itself, or one per ``compare`` entry (base deep-merged with override)."""
@@ -267,7 +267,7 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
     from . import experiments  # noqa: PLC0415
 
     try:
-        experiments.check_options(cfg.experiment, cfg.experiment_options)
+        experiments.check_options(cfg.experiment, cfg.experiment_options, cfg)
     except ValueError as e:
         raise ConfigError(f"{prefix}{e}") from None
     try:
