@@ -20,6 +20,7 @@ from scipy.stats import rankdata
 
 from .. import config as _config
 from .. import nn, optim, train
+from .. import problems as problems_lib
 from . import _report
 from ._report import fmt
 from ._train import build, register, set_dtype
@@ -82,7 +83,7 @@ def _check_criteria(criteria: Any) -> list[dict]:
             raise ValueError(f"{where}: expected a mapping, got {entry!r}")
         if "switch" in entry and set(entry) - {"label", "switch"}:
             raise ValueError(f"{where}: unknown key(s) {sorted(set(entry) - {'label', 'switch'})}; allowed: label, switch")
-        spec = entry["switch"] if "switch" in entry else entry
+        spec = entry.get("switch", entry)
         try:
             optim.criterion(copy.deepcopy(dict(spec)) if isinstance(spec, Mapping) else spec)
         except (ValueError, TypeError) as e:
@@ -124,6 +125,9 @@ def _problem_configs(cfg: Any, problems: Any) -> dict[str, Any]:
         if run.optimizer.name != "hybrid":
             raise ValueError(f"experiment_options.problems.{name}.optimizer.name: the ablation needs the hybrid "
                              f"optimizer, got {run.optimizer.name!r}")
+        if problems_lib.get(run.problem.name, **run.problem.options).exact is None:
+            raise ValueError(f"experiment_options.problems.{name}.problem: {run.problem.name!r} has no exact "
+                             "solution; the ablation ranks criteria by the relative L2 error")
     return runs
 
 

@@ -3,7 +3,6 @@ report files (private)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -39,7 +38,7 @@ class Options:
     """
 
     @classmethod
-    def validate(cls, raw: Mapping[str, Any], cfg: Any) -> "Options":
+    def validate(cls, raw: Mapping[str, Any], cfg: Any) -> Options:
         opts = _config._build(cls, dict(raw or {}), "experiment_options")
         opts.check(cfg)
         return opts
@@ -125,8 +124,6 @@ def clean(o: Any) -> Any:
         return [clean(v) for v in o]
     if isinstance(o, (np.floating, np.integer, np.bool_)):
         o = o.item()
-    if dataclasses.is_dataclass(o) and not isinstance(o, type):
-        return clean(dataclasses.asdict(o))
     return None if isinstance(o, float) and not math.isfinite(o) else o
 
 

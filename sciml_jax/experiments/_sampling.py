@@ -30,13 +30,16 @@ from ._train import build, register, set_dtype
 _STATIC = tuple(sampling.METHODS)
 
 
-def _check_schedule(cfg: Any) -> None:
+def _check_adaptive(cfg: Any, problem: Any) -> None:
     ad = cfg.sampling.adaptive
     if ad.every is None and ad.on_plateau is None:
         raise ValueError(
             "sampling.adaptive: the adaptive runs need a schedule; set sampling.adaptive.every and/or on_plateau "
             "(the method there is replaced by each compared method)"
         )
+    if ad.term not in problem.terms:
+        raise ValueError(f"sampling.adaptive.term: unknown term {ad.term!r} of {problem.name!r}; allowed: "
+                         f"{', '.join(problem.terms)}")
 
 
 def _fit(cfg: Any, setup: Any, batch: Any, opt: Any, progress: Any, **kw: Any) -> train.FitResult:
@@ -62,7 +65,8 @@ def _sampling_runs(cfg, methods, seeds, counts, kappa_rank, holdout_factor, prog
     runs: dict[str, list[dict]] = {m: [] for m in methods}
     for s in range(seeds):
         setup = build(dataclasses.replace(cfg, seed=cfg.seed + s))
-        dom, entry = setup.problem.domain, setup.problem.terms[cfg.sampling.adaptive.term].points
+        term = setup.problem.terms.get(cfg.sampling.adaptive.term)
+        dom, entry = setup.problem.domain, term.points if term is not None else "interior"
         holdout = sampling.sample(dom, {k: holdout_factor * v for k, v in counts.items()}, "sobol", 10_000 + cfg.seed + s)
         for m in methods:
             adaptive = m in sampling.ADAPTIVE_METHODS
@@ -237,8 +241,7 @@ def _plot_sampling(runs: Mapping[str, list], out_dir: str, comparison: str, fina
         if m not in _STATIC and len(r["_snapshots"]) > 1:
             figs[f"points_{m}"] = plotting.plot_points(
                 problem, apply, r["_params"], r["_snapshots"], os.path.join(out_dir, f"{prefix}{m}.png"),
-                title=f"{m}: {r['_setup'].problem.terms[r['_setup'].cfg.sampling.adaptive.term].points} points at "
-                "chosen steps over the final |error|")
+                title=f"{m}: the moved points at chosen steps over the final |error|")
     return figs
 
 
@@ -264,9 +267,10 @@ class SharpOptions(_report.Options):
         check_int(self.seeds, "seeds", 1)
         check_int(self.kappa_rank, "kappa_rank", 2)
         check_int(self.holdout_factor, "holdout_factor", 1)
+        problem = problems.get(cfg.problem.name, **cfg.problem.options)
         if any(m in sampling.ADAPTIVE_METHODS for m in self.methods):
-            _check_schedule(cfg)
-        if problems.get(cfg.problem.name, **cfg.problem.options).exact is None:
+            _check_adaptive(cfg, problem)
+        if problem.exact is None:
             raise ValueError(f"problem: {cfg.problem.name!r} has no exact solution; this experiment reports errors")
 
 
@@ -344,7 +348,7 @@ def _sine_basis_condition(omega: float, x: np.ndarray, order: int) -> float:
     """Reference: κ of the Gauss-Newton matrix of a sine-series model u = Σ_{j<=ω} a_j sin(jπx) for the operator of
     order p on the points x: the operator maps sin(jπx) to ±(jπ)^p sin(jπx), so with (near-)orthogonal sampling
     κ = (ω π)^{2p} / π^{2p} = ω^{2p} exactly for an exact quadrature; computed here on the actual points."""
-    j = np.arange(1, int(round(omega)) + 1)
+    j = np.arange(1, round(omega) + 1)
     s = np.linalg.svd((j[None, :] * np.pi) ** order * np.sin(np.pi * x[:, None] * j[None, :]), compute_uv=False)
     return float((s[0] / s[-1]) ** 2)
 
@@ -416,8 +420,9 @@ class StiffnessOptions(_report.Options):
                 prob = problems.get(name, k=self.frequencies[0])  # the loop ends on the highest order
             except ValueError as e:
                 raise ValueError(f"experiment_options.problems_by_order.{order}: {e}") from None
-            if prob.order != order:
-                raise ValueError(f"experiment_options.problems_by_order.{order}: {name!r} has order {prob.order}, not {order}")
+            if prob.order != order or "pde" not in prob.terms or prob.exact is None:
+                raise ValueError(f"experiment_options.problems_by_order.{order}: expected a problem of order {order} "
+                                 f"with a 'pde' term and an exact solution; {name!r} has order {prob.order}")
         check_int(self.kappa_rank, "kappa_rank", 2)
         check_int(self.adaptive_seeds, "adaptive_seeds", 1)
         self.adaptive_methods = check_names(self.adaptive_methods, "adaptive_methods", sampling.ADAPTIVE_METHODS, empty=True)
@@ -434,7 +439,7 @@ class StiffnessOptions(_report.Options):
                              f"{sorted(prob.domain.point_sets)}, got {self.adaptive_points!r}")
         self.adaptive_points = dict(pts)
         if self.adaptive_methods:
-            _check_schedule(cfg)
+            _check_adaptive(cfg, prob)
 
 
 def biharmonic_stiffness(cfg: _config.RunConfig, out_dir: str, opts: StiffnessOptions, *, resume: bool = False,
