@@ -384,7 +384,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if d is None:
         print("  (no configs/ directory found)")
     else:
-        for path in sorted(glob.glob(os.path.join(d, "*.yaml"))):
+        for path in sorted(glob.glob(os.path.join(d, "**", "*.yaml"), recursive=True)):
             print(f"  {os.path.relpath(path)}")
     print("problems:")
     for name in problems.names():
