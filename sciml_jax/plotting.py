@@ -381,3 +381,44 @@ def plot_final_errors(
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def plot_switch_diagnostics(history: Any, path: str | os.PathLike | None = None, title: str = "") -> Any:
+    """The quantities the hybrid's switch criteria decide on, per step, with the switch step(s) marked.
+
+    Reads ``history.info`` entries logged by the criterion states (``switch.after_steps.steps``,
+    ``switch.plateau.rel_change``, ``switch.grad_norm.grad_norm`` / ``.ratio``, ``switch.curvature.efficiency`` /
+    ``.agreement``); the first panel is the loss. Switch steps come from the ``switch`` events (or, without
+    events, from increases of ``hybrid.switches``) and are drawn as dashed red lines in every panel. Positive
+    quantities spanning more than a decade are drawn on a log scale.
+    """
+    info = getattr(history, "info", {}) or {}
+    keys = sorted(k for k in info if k.startswith("switch.") or ".switch." in k)
+    steps = np.asarray(history.steps)
+    switch_steps = [e["step"] for e in getattr(history, "events", []) if e.get("kind") == "switch"]
+    if not switch_steps:
+        for key, values in info.items():
+            if key.endswith(".switches"):
+                v = np.nan_to_num(np.asarray(values, float))
+                switch_steps += [int(steps[i]) for i in np.flatnonzero(np.diff(np.concatenate([[0.0], v])) > 0)]
+    n = 1 + len(keys)
+    fig, axes = plt.subplots(n, 1, figsize=(6.4, 1.9 + 1.6 * n), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    axes[0].semilogy(steps, np.asarray(history.loss), color="k", lw=1.2)
+    axes[0].set_ylabel("loss")
+    axes[0].set_title("switch diagnostics" + (f" — {title}" if title else ""))
+    for ax, key in zip(axes[1:], keys):
+        v = np.asarray(info[key], float)
+        ax.plot(steps[: len(v)], v, lw=1.0)
+        pos = v[np.isfinite(v) & (v > 0)]
+        if pos.size and pos.size == np.isfinite(v).sum() and pos.max() > 10 * pos.min():
+            ax.set_yscale("log")
+        ax.set_ylabel(key.split("switch.", 1)[1], fontsize=8)
+    if not keys:
+        axes[0].text(0.5, 0.5, "no switch diagnostics logged", transform=axes[0].transAxes, ha="center")
+    for ax in axes:
+        for s in switch_steps:
+            ax.axvline(s, color="tab:red", ls="--", lw=0.9, alpha=0.8)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[-1].set_xlabel("step")
+    return _finish(fig, path)

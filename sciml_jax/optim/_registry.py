@@ -309,6 +309,11 @@ def _register_builtins() -> None:
     register("engd", _least_squares.engd)
     register("newton", _least_squares.newton)
     register("hybrid", _hybrid)
+    from . import _bfgs
+
+    register("bfgs", _bfgs.bfgs)
+    register("ssbfgs", _bfgs.ssbfgs)
+    register("ssbroyden", _bfgs.ssbroyden)
 
 
 _register_builtins()
