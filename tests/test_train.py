@@ -181,3 +181,23 @@ def test_fit_stages_compiles_once_per_stage_and_concatenates_history():
     assert sj.train.cache_info()["misses"] == before + 3
     with pytest.raises(ValueError, match="same non-zero length"):
         sj.train.fit_stages(res, params, batches, [10, 10], optax.adam(1e-2))
+
+
+def test_lbfgs_reuses_the_line_search_evaluation_and_resumes_bit_identically(tmp_path):
+    _, params, _, batch, res = _setup()
+    opt = sj.optim.lbfgs(memory_size=10)
+    out = sj.train.fit(res, params, batch, opt, 60, eval_every=20, progress=False)
+    h = out.history
+    cached = np.asarray(h.info[sj.train.CACHED_KEY])
+    assert cached[0] == 0 and cached[1:].mean() > 0.9  # the first step evaluates, later ones start from the search
+    evals_per_iteration = np.mean(h.info["lbfgs.linesearch_steps"]) + 1.0 - cached.mean()
+    assert evals_per_iteration < 1.5, evals_per_iteration
+    # a reused loss is the loss at those parameters: the logged loss of the last step equals a fresh evaluation
+    # at the parameters before it (replay the run to step 59 and evaluate)
+    replay = sj.train.fit(res, params, batch, opt, 59, eval_every=20, progress=False)
+    assert h.loss[59] == pytest.approx(float(res.loss(replay.params, batch)), rel=1e-12, abs=1e-300)
+    # resuming continues from the stored value and gradient: bit-identical to the uninterrupted run
+    sj.train.fit(res, params, batch, opt, 40, eval_every=20, checkpoint_dir=tmp_path, progress=False)
+    resumed = sj.train.fit(res, params, batch, opt, 60, eval_every=20, checkpoint_dir=tmp_path, resume=True,
+                           progress=False)
+    assert _leaves_equal(resumed.params, out.params) and resumed.history.loss == h.loss

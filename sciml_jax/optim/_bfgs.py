@@ -41,7 +41,7 @@ import jax.flatten_util
 import jax.numpy as jnp
 import optax
 
-from ._lbfgs import check_linesearch_options, final_types, linesearch_step, zoom_linesearch
+from ._lbfgs import linesearch_value_and_grad, check_linesearch_options, final_types, linesearch_step, zoom_linesearch
 from ._util import param_dtype
 
 VARIANTS = ("bfgs", "ssbfgs", "ssbroyden")
@@ -218,6 +218,11 @@ class BFGSState(NamedTuple):
     _log_name = "bfgs"
     _log_fields = ("stalls", "step_norm", "linesearch_steps", "decrease_error", "tau", "theta", "skipped")
     high_accuracy = True  # a plain class attribute (NamedTuple forbids ClassVar annotations)
+
+    def next_value_and_grad(self) -> tuple[jax.Array, Any, jax.Array]:
+        """Value and gradient the line search computed at the returned parameters (see
+        :func:`sciml_jax.optim._lbfgs.linesearch_value_and_grad`)."""
+        return linesearch_value_and_grad(self.inner)
 
 
 class SSBFGSState(BFGSState):

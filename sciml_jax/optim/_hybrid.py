@@ -372,6 +372,15 @@ class HybridState(NamedTuple):
     _log_name = "hybrid"
     _log_fields = ("phase", "switches", "reason", "fallbacks")
 
+    def next_value_and_grad(self) -> tuple[jax.Array, Any, jax.Array] | None:
+        """The second optimizer's value and gradient at the returned parameters, valid while it is active and its
+        last step stood (a rollback or phase 0/2 makes it invalid); None when the second optimizer keeps none."""
+        inner = getattr(self.second_state, "next_value_and_grad", None)
+        if inner is None:
+            return None
+        value, grad, valid = inner()
+        return value, grad, valid & (self.phase == 1)
+
 
 def _wrap(tx):
     return optax.with_extra_args_support(tx)
@@ -468,7 +477,13 @@ def hybrid(
             state = state._replace(second_state=ss)
             if guard_factor is None:
                 return u, state
-            new_value = value_fn(optax.apply_updates(params, u))
+            cached = getattr(ss, "next_value_and_grad", None)
+            if cached is not None:  # the line search already evaluated the loss at params + u
+                v_next, _, ok = cached()
+                new_value = jax.lax.cond(ok, lambda: jnp.asarray(v_next, value.dtype),
+                                         lambda: jnp.asarray(value_fn(optax.apply_updates(params, u)), value.dtype))
+            else:
+                new_value = value_fn(optax.apply_updates(params, u))
             bad = jnp.logical_not(jnp.isfinite(new_value)) | (new_value > guard_factor * state.anchor_value)
 
             def rollback(state: HybridState):

@@ -36,6 +36,24 @@ class LBFGSState(NamedTuple):
     # a NamedTuple cannot annotate a ClassVar; a plain class attribute, read by ``fit`` (float32 warning)
     high_accuracy = True
 
+    def next_value_and_grad(self) -> tuple[jax.Array, Any, jax.Array]:
+        """See :func:`linesearch_value_and_grad`."""
+        return linesearch_value_and_grad(self.inner)
+
+
+def linesearch_value_and_grad(inner_state: Any) -> tuple[jax.Array, Any, jax.Array]:
+    """``(value, grad, valid)`` that the zoom line search computed at the parameters its last step returned.
+
+    The accepted trial point of the line search is θ + update, exactly the parameters ``fit`` steps to, so the
+    next step can start from this value and gradient instead of evaluating them again (one value-and-gradient
+    evaluation per iteration saved; scipy's L-BFGS-B reuses them the same way). ``valid`` is false before the first
+    step (optax initialises the value to inf). ``fit`` uses it only when this optimizer is the whole transform (not
+    followed by other transforms in a chain) and the batch has not changed since.
+    """
+    value = optax.tree_utils.tree_get(inner_state, "value")
+    grad = optax.tree_utils.tree_get(inner_state, "grad")
+    return value, grad, jnp.isfinite(value)
+
 
 def zoom_linesearch(max_linesearch_steps: int, max_learning_rate: float | None):
     """optax's zoom (strong Wolfe) line search, starting every search at the quasi-Newton step 1.

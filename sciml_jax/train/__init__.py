@@ -2,6 +2,7 @@
 
 from ._compile import cache_info as cache_info
 from ._compile import clear_cache as clear_cache
+from ._fit import CACHED_KEY as CACHED_KEY
 from ._fit import FitResult as FitResult
 from ._fit import fit as fit
 from ._fit import initial_carry as initial_carry

@@ -98,10 +98,22 @@ def _make_objective(residual: Callable) -> tuple[Callable, Callable, tuple[str, 
     return loss_only, residual, ()
 
 
+CACHED_KEY = "fit.reused_value_grad"  # per-step flag in history.info: the step reused the line search's evaluation
+
+
+def _value_grad_provider(opt_state: PyTree) -> bool:
+    """Whether the optimizer state keeps the loss and gradient at the parameters it returns (line-search methods:
+    L-BFGS, BFGS family, a hybrid whose second optimizer is one). Only a state at the top level counts: a transform
+    chained after it would move the parameters away from the point the line search evaluated."""
+    return callable(getattr(opt_state, "next_value_and_grad", None)) and opt_state.next_value_and_grad() is not None
+
+
 def make_step(
-    residual: Callable, optimizer: optax.GradientTransformationExtraArgs, *, sharding: Any = None
+    residual: Callable, optimizer: optax.GradientTransformationExtraArgs, *, sharding: Any = None,
+    reuse: bool = True,
 ) -> Callable:
-    """One optimisation step ``(params, opt_state, batch) -> (params, opt_state, loss, terms, grad_norm)``.
+    """One optimisation step ``(params, opt_state, batch[, allow_cache]) -> (params, opt_state, loss, terms,
+    grad_norm, grads, info)``.
 
     The optimizer's ``update`` receives the keyword extras of the sciml_jax contract: ``value`` (loss at params),
     ``grad``, ``value_fn`` (θ ↦ L(θ) at this batch), ``residual_fn`` (θ ↦ r(θ) at this batch) and, for a
@@ -114,6 +126,12 @@ def make_step(
     With ``sharding`` (a :class:`sciml_jax.train.DataParallel`), the rows of J are constrained to stay split over
     the devices like the points, so JᵀJ is a sum of per-device blocks (one all-reduce of P × P) instead of an
     all-gather of J.
+
+    Reuse (``reuse=True``, the batch fixed between steps): when the optimizer state keeps the loss and gradient its
+    line search computed at the parameters it returned (``state.next_value_and_grad()``; L-BFGS, BFGS, SSBFGS,
+    SSBroyden, a hybrid in its second phase), the step starts from them instead of a new value-and-gradient
+    evaluation, and evaluates only the residual forward for the per-term log. ``allow_cache=False`` forces a fresh
+    evaluation (the first step after the batch changed). ``info[CACHED_KEY]`` records whether a step reused them.
     """
     from .. import analysis  # noqa: PLC0415 - train sits above analysis; imported lazily to keep import light
 
@@ -121,8 +139,30 @@ def make_step(
     optimizer = _as_extra_args(optimizer)
     structured = hasattr(residual, "weighted_terms") and hasattr(residual, "problem")
 
-    def step(params, opt_state, batch):
+    def fresh_eval(params, batch):
         (loss, terms), grads = jax.value_and_grad(loss_and_terms, has_aux=True)(params, batch)
+        return loss, terms, grads
+
+    def step(params, opt_state, batch, allow_cache=True):
+        cached = reuse and _value_grad_provider(opt_state)
+        if cached:
+            v_c, g_c, valid = opt_state.next_value_and_grad()
+            valid = valid & jnp.asarray(allow_cache)
+            loss_shape, term_shapes = jax.eval_shape(loss_and_terms, params, batch)  # a forward trace, no compile
+
+            def typed(loss, terms, grads):  # both branches of the cond must agree on dtypes
+                return (jnp.asarray(loss).astype(loss_shape.dtype),
+                        {k: jnp.asarray(v).astype(term_shapes[k].dtype) for k, v in terms.items()},
+                        jax.tree.map(lambda g, p: jnp.asarray(g).astype(p.dtype), grads, params))
+
+            loss, terms, grads = jax.lax.cond(
+                valid,
+                lambda _: typed(v_c, _term_mse(params, batch), g_c),
+                lambda _: typed(*fresh_eval(params, batch)),
+                None,
+            )
+        else:
+            loss, terms, grads = fresh_eval(params, batch)
 
         def value_fn(p, residual_fn=None, jacobian_fn=None):  # noqa: ARG001 - see docstring
             return loss_and_terms(p, batch)[0]
@@ -142,7 +182,17 @@ def make_step(
             grads, opt_state, params, value=loss, grad=grads, value_fn=value_fn, **extras
         )
         new_params = optax.apply_updates(params, updates)
-        return new_params, new_state, loss, terms, _global_norm(grads), grads, logged_info(new_state)
+        info = logged_info(new_state)
+        if cached:
+            info[CACHED_KEY] = valid.astype(jnp.int32)
+        return new_params, new_state, loss, terms, _global_norm(grads), grads, info
+
+    def _term_mse(params, batch):
+        """The per-term mean squares by a forward evaluation (no gradient): the log of a step that reused."""
+        if hasattr(residual, "weighted_terms"):
+            _, raw = residual.weighted_terms(params, batch)
+            return {k: jnp.mean(v**2) for k, v in raw.items()}
+        return {}
 
     return step
 
@@ -187,16 +237,17 @@ def _minibatch(batch: Batch, sizes: Mapping[str, int], key: jax.Array, step: jax
 
 
 def _chunk_program(static: Any, chunk: int, sharding: Any, minibatch: tuple | None) -> Callable:
-    """``run(dyn, carry, batch, start, n, key) -> (n_run, carry, outputs)``: up to ``n <= chunk`` steps.
+    """``run(dyn, carry, batch, start, n, key, fresh) -> (n_run, carry, outputs)``: up to ``n <= chunk`` steps
+    (``fresh``: the batch changed since the optimizer last saw it, so its stored value and gradient are stale).
 
     A ``lax.while_loop`` with a dynamic trip count: one compiled program serves full and partial chunks with no
     per-step masking, and it stops at the first non-finite loss or gradient (that step's update is dropped).
     """
     sizes = dict(minibatch) if minibatch else None
 
-    def run(dyn, carry: _Carry, batch: Batch, start: jax.Array, n: jax.Array, key: jax.Array):
+    def run(dyn, carry: _Carry, batch: Batch, start: jax.Array, n: jax.Array, key: jax.Array, fresh: jax.Array):
         residual, optimizer = eqx.combine(dyn, static)
-        step = make_step(residual, optimizer, sharding=sharding)
+        step = make_step(residual, optimizer, sharding=sharding, reuse=sizes is None)  # mini-batches change every step
         loss_and_terms, _, _ = _make_objective(residual)
         rng = jax.random.wrap_key_data(key)
 
@@ -207,6 +258,8 @@ def _chunk_program(static: Any, chunk: int, sharding: Any, minibatch: tuple | No
         loss_shape, term_shapes = jax.eval_shape(loss_and_terms, carry.params, batch_at(start))
         dtype = loss_shape.dtype
         info0 = logged_info(carry.opt_state)
+        if sizes is None and _value_grad_provider(carry.opt_state):
+            info0[CACHED_KEY] = jnp.zeros((), jnp.int32)
         outputs = _Outputs(
             jnp.full((chunk,), jnp.nan, dtype),
             {k: jnp.full((chunk,), jnp.nan, v.dtype) for k, v in term_shapes.items()},
@@ -221,7 +274,8 @@ def _chunk_program(static: Any, chunk: int, sharding: Any, minibatch: tuple | No
         def body(state):
             i, c, out = state
             gstep = start + i
-            new_params, new_state, loss, terms, gnorm, _, info = step(c.params, c.opt_state, batch_at(gstep))
+            allow = jnp.logical_not(fresh & (i == 0))  # the first step after a batch change evaluates afresh
+            new_params, new_state, loss, terms, gnorm, _, info = step(c.params, c.opt_state, batch_at(gstep), allow)
             finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
             c = _Carry(
                 _tree_where(finite, new_params, c.params),
@@ -535,10 +589,11 @@ def fit(
             rep = sharding.replicated
             jit_kwargs = {
                 "in_shardings": (jax.tree.map(lambda _: rep, dyn), jax.tree.map(lambda _: rep, carry),
-                                 _sharding.batch_shardings(batch, sharding), rep, rep, rep),
+                                 _sharding.batch_shardings(batch, sharding), rep, rep, rep, rep),
                 "out_shardings": rep,
             }
-        return jax.jit(program, **jit_kwargs).lower(dyn, carry, batch, scalar, scalar, rng_data).compile()
+        flag = jnp.asarray(False)
+        return jax.jit(program, **jit_kwargs).lower(dyn, carry, batch, scalar, scalar, rng_data, flag).compile()
 
     compiled, compile_time, hit = (
         _compile.CACHE.get(key_chunk, build) if steps > start_step else (None, 0.0, True)
@@ -566,13 +621,18 @@ def fit(
 
     mark = _faults.Mark.take(carry, step, batch, batch_changed, history)
     best, best_step = _faults.best_loss(history)
+    # The optimizer's stored value and gradient (line-search methods) belong to the batch it last saw: a new fit
+    # call may bring another batch (fit_stages) and must evaluate afresh; a resumed run continues on the same one.
+    fresh = not resume
     try:
         while step < steps:
             n = min(chunk, steps - step)
             t1 = time.perf_counter()
             n_run, carry, out = compiled(
-                dyn, carry, batch, jnp.asarray(step, jnp.int32), jnp.asarray(n, jnp.int32), rng_data
+                dyn, carry, batch, jnp.asarray(step, jnp.int32), jnp.asarray(n, jnp.int32), rng_data,
+                jnp.asarray(fresh),
             )
+            fresh = False
             jax.block_until_ready(carry)
             failed = bool(carry.failed)
             n_done = int(carry.fail_step) - step if failed else int(n_run)  # the failing step made no update
@@ -616,7 +676,7 @@ def fit(
                     ):
                         raise ValueError("a callback returned a batch whose structure, shapes or dtypes differ")
                     batch = new_batch if sharding is None else _sharding.shard_batch(new_batch, sharding)
-                    batch_changed = True
+                    batch_changed = fresh = True
             if status == STATUS_STOPPED:
                 break
             mark = _faults.Mark.take(carry, step, batch, batch_changed, history)
