@@ -236,8 +236,10 @@ def plot_comparison(histories: Mapping[str, Any], path: str | os.PathLike | None
             if metric in h.metrics:
                 drawn[2].append(_log_safe(h.metrics[metric]))
                 axes[2].semilogy(h.wall_time_s, drawn[2][-1], label=name, marker=".", lw=1.2)
-        for ev in getattr(h, "events", []):
-            axes[0].axvline(ev["step"], ls="--", lw=0.7, alpha=0.6, color="gray")
+        colour = axes[0].get_lines()[-1].get_color()  # the event line takes its run's colour
+        for i, ev in enumerate(getattr(h, "events", [])):
+            label = f"{name}: {ev.get('kind', 'event')}" if i == 0 else None
+            axes[0].axvline(ev["step"], ls="--", lw=0.8, alpha=0.7, color=colour, label=label)
     for ax, arrays in zip(axes, drawn):
         _set_log_limits(ax, *arrays)
     axes[0].set(xlabel="step", ylabel="loss ½‖r‖²", title="loss vs step")

@@ -44,6 +44,7 @@ BASE = {
 }
 
 
+@pytest.mark.slow
 def test_tiny_ablation_report(tmp_path):
     cfg = config.from_dict(BASE)
     out = tmp_path / "abl"

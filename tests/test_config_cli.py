@@ -105,6 +105,7 @@ def test_cli_config_error_is_one_line_exit_2(tmp_path, capsys):
     assert cli.main(["run", str(tmp_path / "missing.yaml")]) == 2
 
 
+@pytest.mark.slow
 def test_cli_run_writes_report_and_resume_continues(tmp_path, capsys):
     base = _base()
     base["train"].update(steps=40, eval_every=20, checkpoint_every=20)

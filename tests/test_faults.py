@@ -236,6 +236,7 @@ def test_divergence_test_ignores_spikes_within_a_chunk():
 # ------------------------------------------------------------------------------------------- 6. plots
 
 
+@pytest.mark.slow
 def test_plots_survive_non_finite_and_huge_values(tmp_path):
     h = sj.train.History(term_names=("pde",), metric_names=("rel_l2",))
     values = np.array([1.0, 1e300, np.inf, np.nan, 0.0, -1.0, 1e-320])
@@ -372,6 +373,7 @@ def test_library_resume_of_another_config_is_refused(tmp_path):
 # ------------------------------------------------------------------------------------------- CLI scenarios
 
 
+@pytest.mark.slow
 def test_cli_resume_guard(tmp_path, capsys):
     """Run, then: unsafe changes refused (nothing written), nothing-to-train refused, safe change continues."""
     cfg, out = _write_cfg(tmp_path), tmp_path / "run"

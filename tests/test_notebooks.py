@@ -46,6 +46,7 @@ def test_all_notebooks_present():
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
 def test_notebook_runs_in_small_mode(path, tmp_path, monkeypatch):
     nb = nbformat.read(path, as_version=4)

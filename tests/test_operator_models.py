@@ -189,6 +189,7 @@ def test_deeponet_rejects_wrong_point_and_grid_shapes():
 # -------------------------------------------------------------------------------------------------------------- FNO
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("c_in, c_out, grid_features", [(1, 1, "linear"), (2, 3, "periodic")])
 def test_fno_matches_numpy_reference(c_in, c_out, grid_features):
     model = FNO1d(c_in, c_out, 6, 5, 3, key=KEY, n_grid=16, grid_features=grid_features)
@@ -201,6 +202,7 @@ def test_fno_matches_numpy_reference(c_in, c_out, grid_features):
     np.testing.assert_allclose(out, _np_fno(model, np.asarray(a)), rtol=1e-11, atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grid_features", ["linear", "periodic"])
 def test_fno_is_discretisation_invariant(grid_features):
     """The same weights on finer grids: outputs at the shared points converge as n grows.
@@ -288,6 +290,7 @@ def _fno_problem():
 PROBLEMS = {"deeponet": _deeponet_problem, "fno": _fno_problem}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PROBLEMS))
 def test_jacfwd_equals_jacrev_and_float64_is_kept(name):
     model, residual, batch = PROBLEMS[name]()
@@ -316,6 +319,7 @@ def test_serialisation_round_trip(name, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PROBLEMS))
 def test_levenberg_marquardt_through_fit_reduces_loss(name):
     model, residual, batch = PROBLEMS[name]()

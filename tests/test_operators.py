@@ -124,6 +124,7 @@ def test_polynomial_1d_all_orders():
     close(out["bih"], expected[3])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [1, 2, 3, 5])
 def test_sine_product_grad_hessian_laplacian(d):
     k = np.arange(1, d + 1) * 0.9
@@ -336,6 +337,7 @@ def _loss(method, params, X):
     return 0.5 * jnp.mean(r**2)
 
 
+@pytest.mark.slow
 def test_parameter_gradient_matches_across_methods_and_finite_differences():
     d = 3
     params = init_tanh_mlp(d, width=8, seed=6)

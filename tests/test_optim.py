@@ -150,6 +150,7 @@ def test_float64_preserved(name):
 _OPTAX_INTERNAL = ("weights_memory", "info")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_preserved(name):
     """float32 parameters give float32 updates and float32 optimizer state (optax's own internals aside), with a
@@ -200,6 +201,7 @@ def test_jit_traces_once(name):
     assert r.traces == 1, (name, r.traces)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_accepts_the_extra_arguments(name):
     opt = build(name)
@@ -209,6 +211,7 @@ def test_accepts_the_extra_arguments(name):
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(u))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_ignores_unknown_extra_kwargs(name):
     """``**extra`` in the contract: an unknown keyword (and a plain ``value_fn: θ ↦ L``) must not break update.
@@ -223,6 +226,7 @@ def test_ignores_unknown_extra_kwargs(name):
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(u))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_inside_chain_with_clipping(name):
     opt = build(name)
@@ -518,6 +522,7 @@ def _lbfgs_loss(p):
     return jnp.sum((p - 1.0) ** 2) + 0.1 * jnp.sum((p - 1.0) ** 4)
 
 
+@pytest.mark.slow
 def test_lbfgs_counts_stalls():
     opt = sj.optim.lbfgs(stall_rtol=1e-6)
 
@@ -580,6 +585,7 @@ def test_unknown_switch_criterion_and_option_are_rejected():
         sj.optim.hybrid(optax.adam(1e-3), optax.sgd(1e-3), sj.optim.after_steps(1), guard_factor=0.5)
 
 
+@pytest.mark.slow
 def test_nested_hybrid_config_builds_and_switches_on_grad_norm():
     opt = sj.optim.get(
         "hybrid",

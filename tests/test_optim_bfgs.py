@@ -62,6 +62,7 @@ def _scipy_bfgs(f, x0):
     return res.x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_rosenbrock_reaches_scipy_minimiser(name):
     x0 = np.tile([-1.2, 1.0], 5)
@@ -76,6 +77,7 @@ def test_rosenbrock_reaches_scipy_minimiser(name):
     assert int(state.decrease_error) == 0 or float(_rosen(x)) == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_mgh_powell_badly_scaled(name):
     x0 = [0.0, 1.0]
@@ -173,6 +175,7 @@ def test_one_update_matches_numpy_transcription(variant):
     np.testing.assert_allclose(np.asarray(new_state.hinv @ y), s, rtol=1e-10)  # the secant equation H₊y = s
 
 
+@pytest.mark.slow
 def test_self_scaling_changes_the_iterates():
     """SSBFGS/SSBroyden are not BFGS in disguise: on Rosenbrock their τ/θ move away from (1, 0) and the iterates
     differ from BFGS's after a few steps."""
@@ -183,6 +186,7 @@ def test_self_scaling_changes_the_iterates():
     assert float(xs["bfgs"][1].tau) == 1.0 and float(xs["bfgs"][1].theta) == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_state_shape_dtype_stable_and_float32(name):
     for dtype in (jnp.float32, jnp.float64):
@@ -211,6 +215,7 @@ def test_state_shape_dtype_stable_and_float32(name):
         assert float(f(x1)) < float(f(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_inside_chain_with_clipping(name):
     """chain(clip_by_global_norm(10), ·): the first steps see clipped gradients (‖∇f(x₀)‖ ≈ 230), later ones
@@ -232,6 +237,7 @@ def test_registry_options_are_validated():
         sj.optim.scale_by_bfgs("sr1")
 
 
+@pytest.mark.slow
 def test_as_hybrid_second_phase_through_fit():
     """Adam warm-up, then SSBroyden from the registry (config form) on a small curve fit, through fit()."""
     t = jnp.linspace(0.0, 2.0, 30)[:, None]

@@ -37,6 +37,7 @@ def _step(opt, residual, theta, state=None):
 # ------------------------------------------------------------------------------------------- ENGD
 
 
+@pytest.mark.slow
 def test_engd_is_invariant_to_the_loss_scale():
     """μ is relative to diag(JᵀJ): r -> c·r (any c) gives the same step, the same accepted η and the same μ."""
     residual, theta = _problem()
@@ -49,6 +50,7 @@ def test_engd_is_invariant_to_the_loss_scale():
     assert float(s1.step_size) == float(s2.step_size) and float(s1.damping) == float(s2.damping)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n,p", [(40, 12), (12, 40)])
 def test_engd_parameter_and_sample_space_agree(n, p):
     """Push-through identity: the P × P and the N × N (Woodbury) forms give the same step."""
@@ -109,6 +111,7 @@ def test_engd_options_are_validated():
 # ------------------------------------------------------------------------------------------- LM: damping and CG
 
 
+@pytest.mark.slow
 def test_levenberg_marquardt_scale_aware_initial_damping():
     """λ₀ = τ · max diag(JᵀJ) (Madsen, Nielsen & Tingleff): scaling r by c scales λ₀ by c²."""
     residual, theta = _problem()
@@ -126,6 +129,7 @@ def test_levenberg_marquardt_scale_aware_initial_damping():
         assert float(s1.damping) == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_levenberg_marquardt_cg_status_is_recorded_and_logged():
     residual, theta = _problem()
     capped = sj.optim.levenberg_marquardt(solver="cg", cg_max_steps=2, cg_rtol=1e-14)
@@ -139,6 +143,7 @@ def test_levenberg_marquardt_cg_status_is_recorded_and_logged():
     assert {"lsq.solve_steps", "lsq.solve_status", "lsq.solve_failures"} <= set(info)
 
 
+@pytest.mark.slow
 def test_nystrom_factors_recover_a_low_rank_psd_matrix():
     """G = JᵀJ of rank 6 with sketch size 8: the randomised Nyström approximation is exact to rounding."""
     rng = np.random.default_rng(2)
@@ -151,6 +156,7 @@ def test_nystrom_factors_recover_a_low_rank_psd_matrix():
                                rtol=1e-8)
 
 
+@pytest.mark.slow
 def test_nystrom_preconditioner_cuts_cg_iterations():
     """An ill-conditioned J (singular values 1 .. 1e-4, a few large ones): the Nyström-preconditioned CG converges
     in far fewer iterations than plain CG on the same damped system, to the same direction."""

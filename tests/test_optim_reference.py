@@ -192,6 +192,7 @@ def references():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PROBLEMS))
 def test_levenberg_marquardt_matches_scipy_and_jaxopt(name, references):
     f, x0, known, solvers = PROBLEMS[name]
@@ -268,6 +269,7 @@ def _flat(d):
     return np.concatenate([np.asarray(d["c"]).ravel(), np.asarray(d["w"]).ravel()])  # ravel_pytree order: c, w
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n,p", [(40, 12), (12, 40)])
 @pytest.mark.parametrize("damping", [1e-3, 0.7])
 def test_solve_modes_agree_with_closed_form(n, p, damping):

@@ -94,6 +94,7 @@ def _inverse_problem(true=2.0, init=0.5):
     )
 
 
+@pytest.mark.slow
 def test_unknown_trains_with_the_network_and_appears_in_jacobian_and_metrics():
     prob = _inverse_problem()
     net, apply = _mlp(width=10)
@@ -154,6 +155,7 @@ def _two_fields():
     )
 
 
+@pytest.mark.slow
 def test_two_field_model_metrics_per_field_and_output_check():
     prob = _two_fields()
     assert prob.out_size == 2
@@ -336,6 +338,7 @@ def test_problem_batch_adds_observations_and_normals():
 # ------------------------------------------------------------------------------------ exact constraints
 
 
+@pytest.mark.slow
 def test_periodic_embedding_is_exactly_periodic_and_output_transform_holds_the_boundary():
     emb = sj.nn.PeriodicEmbedding(2, {0: 2.0}, harmonics=2)
     assert emb.out_size == 1 + 4
@@ -357,6 +360,7 @@ def _vanish_at_ends(x, y):
     return x[0] * (1.0 - x[0]) * y
 
 
+@pytest.mark.slow
 def test_hard_constraint_drops_the_terms_it_satisfies_and_term_order_survives_jit():
     prob = sj.problems.get("poisson_1d", k=2)
     net = sj.nn.MLP(1, 1, 8, 1, key=jax.random.PRNGKey(0))
@@ -379,6 +383,7 @@ def test_hard_constraint_drops_the_terms_it_satisfies_and_term_order_survives_ji
     np.testing.assert_allclose(J, J_ref, rtol=0, atol=1e-12 * float(jnp.max(jnp.abs(J_ref))))
 
 
+@pytest.mark.slow
 def test_causal_weights_follow_the_residual_in_time():
     prob = sj.problems.get("heat_1d")
     params, apply = _mlp(d=2)

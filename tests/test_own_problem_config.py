@@ -57,6 +57,7 @@ def _setup(tmp_path, extra=""):
     return cfg
 
 
+@pytest.mark.slow
 def test_user_factory_with_data_file_identifies_the_unknown(tmp_path, capsys):
     cfg = _setup(tmp_path)
     out = tmp_path / "run"
@@ -113,6 +114,7 @@ def test_bad_observations_refused_before_training(tmp_path, capsys):
     assert not (tmp_path / "r" / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_list_shows_experiments_and_the_factory_syntax():
     out = subprocess.run([sys.executable, "-m", "sciml_jax.cli", "list"], capture_output=True, text=True, check=True)
     assert "experiments" in out.stdout and "train" in out.stdout and "factory:" in out.stdout

@@ -62,6 +62,7 @@ def _perturbation(x):
 # ------------------------------------------------------------------------------------------- exact solutions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,opts", CASES, ids=IDS)
 def test_exact_solution_satisfies_every_term_and_a_wrong_one_does_not(name, opts):
     prob = problems.get(name, **opts)
@@ -119,6 +120,7 @@ def _autodiff_pde(name, prob):
     raise AssertionError(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,opts", [c for c, _ in FORCED], ids=[i for _, i in FORCED])
 def test_forcing_closed_form_matches_autodiff(name, opts):
     prob = problems.get(name, **opts)

@@ -28,6 +28,7 @@ def test_shipped_configs_validate():
     assert stiff.experiment == "biharmonic_stiffness" and len(stiff.experiment_options["frequencies"]) >= 4
 
 
+@pytest.mark.slow
 def test_sharp_gradient_sampling_tiny_run(tmp_path):
     cfg = config.from_dict(
         {
@@ -59,6 +60,7 @@ def test_sharp_gradient_sampling_tiny_run(tmp_path):
     assert "## Conclusion" in report and "Verdict" in report and "| rad |" in report and "median last 5" in report
 
 
+@pytest.mark.slow
 def test_biharmonic_stiffness_compiles_once_per_order(tmp_path):
     """Every ω of an order (coefficients are data) and every run of the adaptive comparison (same shapes) reuse
     one compiled training chunk and one compiled metric: 2 cache misses in all, whatever the number of ω."""

@@ -13,6 +13,9 @@ import pytest
 
 import sciml_jax as sj
 
+# the 4-device worker (one subprocess, ~40 s on 2 quiet cores) is shared by the whole module: the module is slow
+pytestmark = pytest.mark.slow
+
 WORKER = Path(__file__).with_name("_sharding_worker.py")
 
 
@@ -60,8 +63,13 @@ def test_fifty_step_trajectory_equals_single_device(worker, name):
         assert np.all(np.asarray(run["loss_step_rel"][:20]) <= 1e-12)
         assert run["loss_traj_rel"] <= 1e-10
         assert run["params_rel"] <= 1e-9
-    else:
+    elif name == "adam":
         assert run["loss_traj_rel"] <= 1e-12
+    else:
+        # LM: each step solves (JᵀJ + λI) δ = -Jᵀr; round-off in JᵀJ (summation order differs by sharding) is
+        # amplified by that system's condition number (~1e4-1e6 here), so the loss trajectory agrees to ~1e-12 * κ:
+        # measured 4.6e-12 on one CPU, 1e-12 flaky
+        assert run["loss_traj_rel"] <= 1e-10
         # LM's final parameters: measured 9e-13 sharded vs single, 5.6e-13 for permuted points on one device (the
         # Cholesky solve of JᵀJ + λI amplifies round-off by its condition number), so 1e-12 would be flaky
         assert run["params_rel"] <= (1e-12 if name == "adam" else 1e-10)

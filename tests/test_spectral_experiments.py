@@ -30,6 +30,7 @@ def test_shipped_configs_validate():
         assert cfg.experiment == experiment and cfg.problem.name == "regression_1d"
 
 
+@pytest.mark.slow
 def test_spectral_bias_tiny_run(tmp_path):
     cfg = _cfg(experiment="spectral_bias", experiment_options={"modes": 3, "condition_every": 10, "gd_step": 1.0})
     out = experiments.run_config(cfg, str(tmp_path))["tiny"]
@@ -50,6 +51,7 @@ def test_spectral_bias_tiny_run(tmp_path):
     assert "Verdict" in report and "| f (cycles over interval) |" in report
 
 
+@pytest.mark.slow
 def test_ntk_width_tiny_run(tmp_path):
     cfg = _cfg(
         experiment="ntk_width",

@@ -28,6 +28,7 @@ def _leaves_equal(a, b):
     return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
+@pytest.mark.slow
 def test_adam_reduces_loss_and_records_history():
     prob, params, apply, batch, res = _setup()
     out = sj.train.fit(res, params, batch, optax.adam(1e-2), 300, metrics={"rel_l2": sj.pinn.rel_l2(prob, apply)},
@@ -91,6 +92,7 @@ def test_nonfinite_loss_stops_and_returns_last_finite_params():
     assert len(out.history.loss) == out.step
 
 
+@pytest.mark.slow
 def test_optax_lbfgs_works_as_is_and_inside_a_chain():
     _, params, _, batch, res = _setup()
     adam = sj.train.fit(res, params, batch, optax.adam(1e-2), 200, eval_every=100, progress=False)
@@ -119,6 +121,7 @@ def test_extra_args_reach_the_optimizer():
     assert float(out.opt_state) < 1e-12  # float64 round-off
 
 
+@pytest.mark.slow
 def test_callbacks_stop_and_replace_batch():
     prob, params, _, batch, res = _setup()
     calls = []
@@ -157,6 +160,7 @@ def test_fit_validates_arguments(kwargs, match):
         sj.train.fit(res, params, batch, opt, steps, progress=False, **args)
 
 
+@pytest.mark.slow
 def test_fit_stages_compiles_once_per_stage_and_concatenates_history():
     prob = sj.problems.get("poisson_1d", k=1)
     counter = []
