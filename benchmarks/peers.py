@@ -226,8 +226,17 @@ class _SjWorker:
             def stop(history, **_):
                 return "stop" if history.loss and min(history.loss[-self.cfg["lbfgs_check"]:]) <= target else None
 
+            warm_s = 0.0
+            if "lbfgs_opt" not in self.state:
+                # one optimizer object for all repeats (fit memoises its compiled chunk per optimizer identity);
+                # an untimed warm-up of one chunk compiles it, so the timed runs (wall and CPU) hold no compilation
+                self.state["lbfgs_opt"] = sj.optim.lbfgs()
+                t0 = time.perf_counter()
+                sj.train.fit(self.residual, self.params0, self.batch, self.state["lbfgs_opt"],
+                             self.cfg["lbfgs_check"], eval_every=self.cfg["lbfgs_check"], progress=False)
+                warm_s = time.perf_counter() - t0
             t0, c0 = time.perf_counter(), time.process_time()
-            res = sj.train.fit(self.residual, self.params0, self.batch, sj.optim.lbfgs(), max_iter,
+            res = sj.train.fit(self.residual, self.params0, self.batch, self.state["lbfgs_opt"], max_iter,
                                eval_every=self.cfg["lbfgs_check"], progress=False, callbacks=[stop])
             seconds = time.perf_counter() - t0 - res.compile_time_s
             cpu_s = time.process_time() - c0 - res.compile_time_s
@@ -248,7 +257,8 @@ class _SjWorker:
             # same count as scipy's nfev, which includes the evaluation at its last accepted point.
             n_to = n if it is None else it
             vg_evals = evals(n) if it is None else evals(it) + (1.0 - reused[it])
-            return {"seconds": seconds, "cpu_s": cpu_s, "compile_s": res.compile_time_s, "iterations": it,
+            return {"seconds": seconds, "cpu_s": cpu_s, "compile_s": res.compile_time_s, "warmup_s": warm_s,
+                    "iterations": it,
                     "steps_run": n, "reached": bool(hit.size) or final <= target, "final_loss": final,
                     "seconds_to_target": None if it is None else seconds * it / n,
                     "value_grad_evals": vg_evals, "value_grad_evals_per_iter": vg_evals / max(n_to, 1),
@@ -566,8 +576,22 @@ def _ratio_stats(a: list[dict], b: list[dict]) -> dict | None:
     if n == 0:
         return None
     r = np.asarray([a[i]["seconds"] / b[i]["seconds"] for i in range(n)])
-    return {"median": float(np.median(r)), "min": float(np.min(r)), "max": float(np.max(r)), "rounds": int(n),
-            "per_round": [round(float(x), 4) for x in r]}
+    out = {"median": float(np.median(r)), "min": float(np.min(r)), "max": float(np.max(r)), "rounds": int(n),
+           "per_round": [round(float(x), 4) for x in r]}
+    # the same ratio in CPU seconds (less sensitive to how much of a core each process got under load)
+    c = [_cpu(a[i]) / _cpu(b[i]) for i in range(n) if _cpu(a[i]) and _cpu(b[i])]
+    if c:
+        out["cpu_median"], out["cpu_min"], out["cpu_max"] = float(np.median(c)), float(np.min(c)), float(np.max(c))
+    return out
+
+
+def _cpu(rec: dict) -> float | None:
+    """CPU seconds of a timed call; None when the call compiled (its compile time, subtracted as wall time, makes
+    the CPU figure meaningless) or none was recorded."""
+    c = rec.get("cpu_s")
+    if c is None or rec.get("compile_s", 0.0) > 0.05 * rec["seconds"] or c <= 0:
+        return None
+    return float(c)
 
 
 def _interp_log(t: np.ndarray, e: np.ndarray, at: float) -> float:
@@ -636,10 +660,11 @@ def markdown(result: dict) -> str:
         if sec.get("ratios"):
             lines.append(f"**{dtype}: per-round time ratios** (ms/step of A / ms/step of B over interleaved rounds of "
                          f"{cfg['chunk']} Adam steps; > 1: A is slower)\n")
-            lines.append("| A / B | median | min | max | rounds |")
-            lines.append("|---|---|---|---|---|")
+            lines.append("| A / B | median | min | max | rounds | CPU-seconds ratio: median [min, max] |")
+            lines.append("|---|---|---|---|---|---|")
             for key, r in sec["ratios"].items():
-                lines.append(f"| {key} | {r['median']:.3f} | {r['min']:.3f} | {r['max']:.3f} | {r['rounds']} |")
+                cpu = (f"{r['cpu_median']:.3f} [{r['cpu_min']:.3f}, {r['cpu_max']:.3f}]" if "cpu_median" in r else "–")
+                lines.append(f"| {key} | {r['median']:.3f} | {r['min']:.3f} | {r['max']:.3f} | {r['rounds']} | {cpu} |")
             lines.append("")
         lines.append(f"**{dtype}: Adam** (ms per step over all rounds; cpu/wall: median CPU seconds per wall second of "
                      "a timed call; rel L2 error after the same Adam wall time)\n")
@@ -665,22 +690,25 @@ def markdown(result: dict) -> str:
             lines.append("")
             lines.append(f"**{dtype}: L-BFGS to L <= {cfg['target_loss']:g}** (median of {cfg['lbfgs_repeats']} runs; "
                          "time to target excludes compilation; evals = value-and-gradient evaluations)\n")
-            lines.append("| contender | s to target | s run | iterations | evals | evals/iter | reached | final loss | "
-                         "rel L2 |")
-            lines.append("|---|---|---|---|---|---|---|---|---|")
+            lines.append("| contender | s to target | CPU s to target | ms/iter | iterations | evals | evals/iter | "
+                         "reached | final loss | rel L2 |")
+            lines.append("|---|---|---|---|---|---|---|---|---|---|")
             for name, b in sec["lbfgs"].items():
                 if "skipped" in b or "seconds_median" not in b:
-                    lines.append(f"| {name} | skipped: {b.get('skipped', b.get('status'))} | | | | | | | |")
+                    lines.append(f"| {name} | skipped: {b.get('skipped', b.get('status'))} | | | | | | | | |")
                     continue
                 lines.append(f"| {name} | {_fmt(b.get('seconds_to_target_median'), '.2f')} | "
-                             f"{b['seconds_median']:.2f} | {_fmt(b['iterations'], 'd')} | "
+                             f"{_fmt(b.get('cpu_to_target_median'), '.2f')} | {_fmt(b.get('ms_per_iter_median'), '.1f')} | "
+                             f"{_fmt(b['iterations'], 'd')} | "
                              f"{_fmt(b.get('value_grad_evals'), '.0f')} | "
                              f"{_fmt(b.get('value_grad_evals_per_iter'), '.2f')} | {b['reached']} | "
                              f"{b['final_loss']:.3e} | {b['rel_l2']:.3e} |")
             if sec.get("lbfgs_ratio"):
                 r = sec["lbfgs_ratio"]
                 lines.append(f"\ntime to target, sciml_jax.lbfgs / scipy.L-BFGS-B per repeat: median {r['median']:.3f} "
-                             f"[{r['min']:.3f}, {r['max']:.3f}] over {r['rounds']} repeats")
+                             f"[{r['min']:.3f}, {r['max']:.3f}] over {r['rounds']} repeats"
+                             + (f"; in CPU seconds: median {r['cpu_median']:.3f} [{r['cpu_min']:.3f}, "
+                                f"{r['cpu_max']:.3f}] over {r['cpu_rounds']}" if "cpu_median" in r else ""))
         lines.append("")
     return "\n".join(lines)
 
@@ -697,7 +725,7 @@ def _finish(result: dict, args) -> None:
             a["ms_per_step_median"] = float(np.median(ms))
             a["ms_per_step_min"] = float(np.min(ms))
             a["compile_s"] = float(a["setup"]["compile_s"])
-            cw = [r["cpu_s"] / r["seconds"] for r in a["rounds"] if r.get("cpu_s") is not None and r["seconds"] > 0]
+            cw = [_cpu(r) / r["seconds"] for r in a["rounds"] if _cpu(r) and r["seconds"] > 0]
             a["cpu_per_wall"] = float(np.median(cw)) if cw else None
             t = np.concatenate([[0.0], np.cumsum([r["seconds"] for r in a["rounds"]])])
             a["curve"] = {"wall_s": t.tolist(), "rel_l2": [a["setup"]["rel_l2_init"]] + [r["rel_l2"] for r in a["rounds"]],
@@ -736,6 +764,11 @@ def _finish(result: dict, args) -> None:
             b["seconds_median"] = float(np.median(secs))
             tt = [r["seconds_to_target"] for r in b["runs"] if r.get("seconds_to_target") is not None]
             b["seconds_to_target_median"] = float(np.median(tt)) if len(tt) == len(secs) else None
+            ct = [_cpu(r) * r["seconds_to_target"] / r["seconds"] for r in b["runs"]
+                  if _cpu(r) and r.get("seconds_to_target") is not None]
+            b["cpu_to_target_median"] = float(np.median(ct)) if ct else None
+            mi = [1e3 * r["seconds"] / r["steps_run"] for r in b["runs"] if r.get("steps_run")]
+            b["ms_per_iter_median"] = float(np.median(mi)) if mi else None
             last = b["runs"][int(np.argsort(secs)[len(secs) // 2])]
             b.update({k: last.get(k) for k in ("iterations", "reached", "final_loss", "rel_l2", "value_grad_evals",
                                                "value_grad_evals_per_iter")})
@@ -746,6 +779,12 @@ def _finish(result: dict, args) -> None:
             r = np.asarray([x / y for x, y in pairs])
             sec["lbfgs_ratio"] = {"median": float(np.median(r)), "min": float(np.min(r)), "max": float(np.max(r)),
                                   "rounds": len(pairs), "what": "seconds to target, sciml_jax.lbfgs / scipy.L-BFGS-B"}
+            c = [(_cpu(a) * a["seconds_to_target"] / a["seconds"]) / (_cpu(b) * b["seconds_to_target"] / b["seconds"])
+                 for a, b in zip(*runs.values()) if _cpu(a) and _cpu(b) and a.get("seconds_to_target")
+                 and b.get("seconds_to_target")]
+            if c:
+                sec["lbfgs_ratio"].update({"cpu_median": float(np.median(c)), "cpu_min": float(np.min(c)),
+                                           "cpu_max": float(np.max(c)), "cpu_rounds": len(c)})
     result["loadavg_end"] = _loadavg()
     result["markdown"] = markdown(result)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
