@@ -416,6 +416,27 @@ def _param_float_dtype(params: PyTree) -> Any:
 # ----------------------------------------------------------------------------------------------- fit
 
 
+_CHECKED: dict = {}  # keys of (residual structure, shapes) whose shape check passed (bounded, oldest dropped)
+
+
+def _check_once(residual: Any, params: Any, batch: Any) -> None:
+    """``residual.check`` (it traces the residual abstractly, ~0.1-1 s) once per residual structure and shapes.
+
+    The check depends only on structure, shapes and dtypes (coefficient and weight values are array leaves), so a
+    second ``fit`` with the same residual, parameters and batch shapes skips it, as it skips compilation.
+    """
+    dyn, static = _compile.split(residual)
+    skey = _compile.static_key(static)
+    key = None if skey is None else (skey, _compile.avals_key(dyn, params, batch))
+    if key is not None and key in _CHECKED:
+        return
+    residual.check(params, batch)
+    if key is not None:
+        if len(_CHECKED) >= 256:
+            _CHECKED.pop(next(iter(_CHECKED)))
+        _CHECKED[key] = True
+
+
 def fit(
     residual: Callable,
     params: PyTree,
@@ -540,7 +561,7 @@ def fit(
     metrics = dict(metrics or {})
     _, _, term_names = _make_objective(residual)
     if hasattr(residual, "check"):
-        residual.check(params, batch if mb is None else _minibatch_shapes(batch, mb))
+        _check_once(residual, params, batch if mb is None else _minibatch_shapes(batch, mb))
     if sharding is not None:
         sharding = _sharding.as_data_parallel(sharding)
 
