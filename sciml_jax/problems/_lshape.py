@@ -50,8 +50,6 @@ import functools
 
 import jax.numpy as jnp
 import numpy as np
-import scipy.sparse
-import scipy.sparse.linalg
 
 from .. import geometry
 from .. import operators as ops
@@ -82,6 +80,8 @@ def fd_poisson_lshape(n: int, f=None, g=None) -> np.ndarray:
         Nodal values ``U[i, j] ≈ u(x_i, y_j)``, float64 ``(n + 1, n + 1)``; g on the boundary nodes, 0 at the
         nodes of the removed open quadrant.
     """
+    import scipy.sparse  # lazily: scipy.sparse costs ~0.3 s at import and only this solve needs it
+    import scipy.sparse.linalg
     if n < 4 or n % 2:
         raise ValueError(f"fd_poisson_lshape: n must be an even integer >= 4, got {n!r}")
     h = 2.0 / n
