@@ -35,13 +35,14 @@ class _ThisPython(KernelSpecManager):
         )
 
 
-def test_all_four_notebooks_present():
+def test_all_notebooks_present():
     names = [os.path.basename(p) for p in NOTEBOOKS]
     assert names == [
         "01_quickstart.ipynb",
         "02_custom_optax_chains.ipynb",
         "03_ntk_spectra.ipynb",
         "04_adaptive_sampling.ipynb",
+        "06_operator_learning.ipynb",
     ]
 
 
