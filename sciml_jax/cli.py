@@ -231,7 +231,8 @@ def _check_resume(cfg, out: str) -> list[str]:
         saved = meta.get("config")
         if saved is None and os.path.isfile(os.path.join(d, "config.yaml")):  # written before configs were stored
             try:
-                saved = config.parse_yaml(open(os.path.join(d, "config.yaml"), encoding="utf-8").read(), "config.yaml")
+                with open(os.path.join(d, "config.yaml"), encoding="utf-8") as f:
+                    saved = config.parse_yaml(f.read(), "config.yaml")
             except (config.ConfigError, OSError, UnicodeDecodeError):
                 saved = None
         if saved is None:
@@ -383,7 +384,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if d is None:
         print("  (no configs/ directory found)")
     else:
-        for path in sorted(glob.glob(os.path.join(d, "*.yaml"))):
+        for path in sorted(glob.glob(os.path.join(d, "**", "*.yaml"), recursive=True)):
             print(f"  {os.path.relpath(path)}")
     print("problems:")
     for name in problems.names():

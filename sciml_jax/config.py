@@ -49,8 +49,8 @@ class ProblemConfig:
     """``problem``: a registered ``name`` or a ``factory`` in the user's file (``my_pde.py:make``), plus options."""
 
     name: str | None = None
-    factory: str | None = None  # "path/to/file.py:function"; a relative path is resolved against the config's folder
     options: dict = dataclasses.field(default_factory=dict)
+    factory: str | None = None  # "path/to/file.py:function"; a relative path is resolved against the config's folder
 
     def build(self) -> Any:
         """The problem (raises ValueError naming the option on a bad one)."""
@@ -140,7 +140,7 @@ class RunConfig:
     description: str = ""
     compare: dict | None = None  # run name -> raw override mapping (validated into RunConfig by `runs()`)
     experiment: str = "train"  # registered experiment (sciml_jax.experiments.names())
-    experiment_options: dict = dataclasses.field(default_factory=dict)  # checked against the experiment's signature
+    experiment_options: dict = dataclasses.field(default_factory=dict)  # checked by the experiment's options hook
     # observations per data entry: {entry: {file, inputs, outputs, drop_nonfinite, subsample, noise, seed}}
     data: dict = dataclasses.field(default_factory=dict)
 
@@ -323,7 +323,7 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
     from . import experiments  # noqa: PLC0415
 
     try:
-        experiments.check_options(cfg.experiment, cfg.experiment_options)
+        experiments.check_options(cfg.experiment, cfg.experiment_options, cfg)
     except ValueError as e:
         raise ConfigError(f"{prefix}{e}") from None
     try:

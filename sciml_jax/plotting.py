@@ -330,3 +330,95 @@ def plot_points(
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def plot_final_errors(
+    problem: Any, apply: Callable, runs: Mapping[str, tuple[Any, Any]], path: str | os.PathLike | None = None
+) -> Any:
+    """Several trained models side by side: each one's pointwise |u - u*| with its collocation points on top.
+
+    Args:
+        problem: the problem (needs ``exact``); apply: the models' common ``apply(params, x)``.
+        runs: panel title -> ``(params, points)``, ``points: (n, d)`` (e.g. the final point set of a sampling method).
+
+    One panel per run on a common log colour scale (the largest error over all runs down to 1e-4 of it). 2-D (or
+    higher: coordinates 0 and 1) domains: heat maps with the points as dots; 1-D: |error| curves with the points
+    as ticks along the bottom.
+    """
+    from matplotlib.colors import LogNorm
+
+    if problem.exact is None:
+        raise ValueError(f"problem {problem.name!r} has no exact solution; plot_final_errors needs one")
+    dtype = jnp.result_type(float)
+    dim = problem.domain.dim
+    if dim == 1:
+        lo, hi = problem.domain.bounds()
+        pts, inside = np.linspace(lo[0], hi[0], 800)[:, None], np.ones(800, bool)
+    else:
+        pts, inside, (aa, bb) = _slice_points(problem.domain, 161)
+    x = jnp.asarray(pts, dtype)
+    u_star = np.asarray(jax.vmap(problem.exact)(x))
+    errs = {k: np.abs(np.asarray(jax.vmap(lambda y, p=p: apply(p, y))(x)) - u_star) for k, (p, _) in runs.items()}
+    top = max(float(e[inside].max()) for e in errs.values())
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.9 * len(runs), 3.9), squeeze=False)
+    for ax, (label, (_, points)) in zip(axes[0], runs.items()):
+        p, e = np.asarray(points), errs[label]
+        if dim == 1:
+            ax.semilogy(pts[:, 0], np.maximum(e, top * 1e-8), lw=1.0)
+            ax.plot(p[:, 0], np.full(p.shape[0], top * 1e-8), "|", ms=10, color="tab:orange")
+            ax.set(xlabel="x", ylabel="|u - u*| (final model)" if ax is axes[0, 0] else "")
+        else:
+            values = np.ma.array(np.maximum(e, top * 1e-4).reshape(aa.shape), mask=~inside.reshape(aa.shape))
+            im = ax.pcolormesh(aa, bb, values, shading="auto", norm=LogNorm(vmin=top * 1e-4, vmax=top))
+            ax.scatter(p[:, 0], p[:, 1], s=1.5, c="w", edgecolors="none", alpha=0.8)
+            ax.set(aspect="equal", xlabel="x₁", ylabel="x₂" if ax is axes[0, 0] else "")
+        ax.set_title(label)
+    if dim == 1:
+        return _finish(fig, path)
+    fig.colorbar(im, ax=list(axes[0]), label="|u - u*| (final model)", shrink=0.85)
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_switch_diagnostics(history: Any, path: str | os.PathLike | None = None, title: str = "") -> Any:
+    """The quantities the hybrid's switch criteria decide on, per step, with the switch step(s) marked.
+
+    Reads ``history.info`` entries logged by the criterion states (``switch.after_steps.steps``,
+    ``switch.plateau.rel_change``, ``switch.grad_norm.grad_norm`` / ``.ratio``, ``switch.curvature.efficiency`` /
+    ``.agreement``); the first panel is the loss. Switch steps come from the ``switch`` events (or, without
+    events, from increases of ``hybrid.switches``) and are drawn as dashed red lines in every panel. Positive
+    quantities spanning more than a decade are drawn on a log scale.
+    """
+    info = getattr(history, "info", {}) or {}
+    keys = sorted(k for k in info if k.startswith("switch.") or ".switch." in k)
+    steps = np.asarray(history.steps)
+    switch_steps = [e["step"] for e in getattr(history, "events", []) if e.get("kind") == "switch"]
+    if not switch_steps:
+        for key, values in info.items():
+            if key.endswith(".switches"):
+                v = np.nan_to_num(np.asarray(values, float))
+                switch_steps += [int(steps[i]) for i in np.flatnonzero(np.diff(np.concatenate([[0.0], v])) > 0)]
+    n = 1 + len(keys)
+    fig, axes = plt.subplots(n, 1, figsize=(6.4, 1.9 + 1.6 * n), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    axes[0].semilogy(steps, np.asarray(history.loss), color="k", lw=1.2)
+    axes[0].set_ylabel("loss")
+    axes[0].set_title("switch diagnostics" + (f" — {title}" if title else ""))
+    for ax, key in zip(axes[1:], keys):
+        v = np.asarray(info[key], float)
+        ax.plot(steps[: len(v)], v, lw=1.0)
+        pos = v[np.isfinite(v) & (v > 0)]
+        if pos.size and pos.size == np.isfinite(v).sum() and pos.max() > 10 * pos.min():
+            ax.set_yscale("log")
+        ax.set_ylabel(key.split("switch.", 1)[1], fontsize=8)
+    if not keys:
+        axes[0].text(0.5, 0.5, "no switch diagnostics logged", transform=axes[0].transAxes, ha="center")
+    for ax in axes:
+        for s in switch_steps:
+            ax.axvline(s, color="tab:red", ls="--", lw=0.9, alpha=0.8)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[-1].set_xlabel("step")
+    return _finish(fig, path)

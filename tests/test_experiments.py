@@ -3,11 +3,14 @@
 import json
 import os
 
+import pytest
+
 from sciml_jax import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow  # ~12 s CPU; the guard's rollbacks are covered by default in test_optim and test_ablation
 def test_divergence_guard_config_recovers_and_reports(tmp_path, capsys):
     out = tmp_path / "guard"
     code = cli.main(["run", os.path.join(REPO, "configs", "hybrid_guard.yaml"), "--out", str(out), "--no-progress",
@@ -29,3 +32,13 @@ def test_divergence_guard_config_recovers_and_reports(tmp_path, capsys):
     header = h[0].split(",")
     loss = [float(r.split(",")[header.index("loss")]) for r in h[1:] if r.split(",")[header.index("loss")]]
     assert loss[-1] < loss[20]
+
+
+def test_bad_experiment_option_exits_2_with_one_line(tmp_path, capsys):
+    """Experiment options are checked by the config layer: exit 2 and one line naming the key, nothing compiled."""
+    out = tmp_path / "never"
+    code = cli.main(["run", os.path.join(REPO, "configs", "switch_ablation.yaml"), "--out", str(out), "--no-progress",
+                     "--set", "experiment_options.seeds=[1, 1]"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not out.exists()
+    assert err[0].startswith("sciml-jax: config error: experiment_options.seeds: expected a positive integer")

@@ -31,7 +31,8 @@ P0 = {"w": jnp.zeros(3), "c": jnp.zeros(())}
 
 
 def residual(p):
-    return jnp.tanh(_A @ p["w"] + p["c"]) - _B
+    dt = p["w"].dtype  # the constants follow the parameters' dtype (float32 runs stay float32)
+    return jnp.tanh(_A.astype(dt) @ p["w"] + p["c"]) - _B.astype(dt)
 
 
 def loss(p):
@@ -74,7 +75,12 @@ CASES = {
     "engd": Case({}, 15, 1e-12),
     "newton": Case({}, 20, 1e-12),
     "hybrid": Case(HYBRID, 40, 1e-10),
+    "bfgs": Case({}, 40, 1e-10),
+    "ssbfgs": Case({}, 40, 1e-10),
+    "ssbroyden": Case({}, 40, 1e-10),
 }
+# optimizers that compute their own direction from residual_fn/value_fn and ignore the incoming updates
+OWN_DIRECTION = ("gauss_newton", "levenberg_marquardt", "engd", "newton")
 NAMES = list(CASES)
 
 
@@ -139,6 +145,40 @@ def test_float64_preserved(name):
     assert floats and all(x.dtype == jnp.float64 for x in floats), name
 
 
+# optax keeps a few internal scalars in the default float dtype whatever the parameters' dtype (L-BFGS's
+# ``weights_memory``, the zoom line search's ``info``); they never reach the parameters or updates
+_OPTAX_INTERNAL = ("weights_memory", "info")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_preserved(name):
+    """float32 parameters give float32 updates and float32 optimizer state (optax's own internals aside), with a
+    state signature that does not change from step to step."""
+    opt = build(name)
+    p = jax.tree.map(lambda x: x.astype(jnp.float32), P0)
+
+    @jax.jit
+    def step(p, s):
+        g, kw = extras(p)
+        u, s = opt.update(g, s, p, **kw)
+        return optax.apply_updates(p, u), s, u
+
+    s0 = opt.init(p)
+    p1, s1, u = step(p, s0)
+    p2, s2, _ = step(p1, s1)
+    for leaf in jax.tree.leaves((p1, p2, u)):
+        assert leaf.dtype == jnp.float32, name
+    wrong = [
+        jax.tree_util.keystr(path)
+        for path, leaf in jax.tree_util.tree_leaves_with_path(s2)
+        if jnp.issubdtype(leaf.dtype, jnp.floating) and leaf.dtype != jnp.float32
+        and not any(k in jax.tree_util.keystr(path) for k in _OPTAX_INTERNAL)
+    ]
+    assert not wrong, (name, wrong)
+    assert _signature(s1, weak=False) == _signature(s2, weak=False), name
+    assert float(loss(p2)) < float(loss(p)), name
+
+
 def _signature(tree, weak=True):
     """Tree structure and (shape, dtype[, weak_type]) of every leaf; a weak-type flip retraces a jitted step."""
     return jax.tree.structure(tree), [
@@ -190,7 +230,7 @@ def test_inside_chain_with_clipping(name):
     g, kw = extras(P0)
     u_chain, s = chained.update(g, chained.init(P0), P0, **kw)
     assert _signature(s, weak=False) == _signature(chained.init(P0), weak=False)
-    if name in ("gauss_newton", "levenberg_marquardt", "engd", "newton"):
+    if name in OWN_DIRECTION:
         # these compute their own direction from residual_fn/value_fn and ignore the incoming updates: identical
         u_alone, _ = opt.update(g, opt.init(P0), P0, **kw)
         for a, b in zip(jax.tree.leaves(u_chain), jax.tree.leaves(u_alone)):

@@ -290,7 +290,8 @@ def test_invalid_options_raise(name, opts, match):
 
 
 def test_unknown_name_raises():
-    with pytest.raises(ValueError, match=r"unknown name 'poisson_3d'; allowed: biharmonic_1d, .*wave_1d"):
+    listing = r"unknown name 'poisson_3d'; allowed: allen_cahn_1d, biharmonic_1d, .*wave_1d"
+    with pytest.raises(ValueError, match=listing):
         problems.get("poisson_3d")
     with pytest.raises(ValueError, match="unknown name"):
         problems.describe("nope")

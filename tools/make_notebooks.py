@@ -472,6 +472,93 @@ if not SMALL:
 ]
 
 
+# ----------------------------------------------------------------------------------------------- 05 inverse problem
+
+NB05 = [
+    md(f"""# An inverse problem: identify the viscosity of Burgers' equation from data
+
+{badge("05_inverse_problem")}
+
+u_t + u u_x = ν u_xx on [-1, 1] × [0, 1], with ν **unknown**. We observe u at 2,000 scattered points (values of the
+toolkit's Cole-Hopf reference, ν_true = 0.01/π) and train a network and ν together on the data misfit plus the
+PDE residual at the observation points, as Raissi, Perdikaris & Karniadakis (2019) did. ν is a
+`sj.problems.Unknown` with a log parameterisation (it starts at e⁻⁶ ≈ 0.0025, Raissi's initial guess), so it
+stays positive; it becomes one more parameter: `params = {{"net": ..., "unknowns": {{"nu": ...}}}}`, seen by
+every optimizer, the Jacobian (its own labelled column), checkpoints and reports. We do it twice: clean data and
+1% Gaussian noise. A few minutes on a CPU runtime."""),
+    code(SETUP),
+    code("""import matplotlib.pyplot as plt
+import numpy as np
+
+import sciml_jax as sj
+
+N_OBS = 400 if SMALL else 2000
+STEPS = 40 if SMALL else 400
+WIDTH, DEPTH = (16, 2) if SMALL else (32, 3)
+NU_TRUE = 0.01 / np.pi
+
+clean = sj.problems.get("burgers_inverse_1d", n_obs=N_OBS, noise=0.0)
+noisy = sj.problems.get("burgers_inverse_1d", n_obs=N_OBS, noise=0.01)
+print(clean.summary())
+x_obs, u_obs = clean.observations["obs"]
+plt.figure(figsize=(6, 3.2))
+plt.scatter(x_obs[:, 1], x_obs[:, 0], c=u_obs, s=4, cmap="coolwarm")
+plt.colorbar(label="observed u")
+plt.xlabel("t"); plt.ylabel("x"); plt.title(f"{N_OBS} observations of u (clean)")
+plt.show()"""),
+    md("""## Train the network and ν together
+
+Levenberg-Marquardt with geodesic acceleration on the residual vector r = [data misfit; PDE residual]. The PDE
+residual depends on ν, so J has a column for it: `sj.analysis.parameter_groups` names the columns."""),
+    code("""net, apply = sj.nn.functional(sj.nn.MLP(2, 1, WIDTH, DEPTH, key=jax.random.PRNGKey(0)))
+optimizer = sj.optim.levenberg_marquardt(damping=1e-3, solver="dense_param", geodesic_acceleration=True)
+
+runs = {}
+for name, problem in (("clean", clean), ("1% noise", noisy)):
+    params = problem.init_params(net)
+    runs[name] = sj.train.fit(sj.pinn.residual(problem, apply), params, problem.batch(), optimizer, STEPS,
+                              metrics=sj.pinn.metrics(problem, apply), eval_every=max(STEPS // 20, 1),
+                              label=name)
+    nu = runs[name].history.metrics["nu"][-1]
+    print(f"{name:9s} nu = {nu:.6e}  (true {NU_TRUE:.6e}, error {abs(nu - NU_TRUE) / NU_TRUE:.2%})   "
+          f"u rel L2 {runs[name].history.metrics['rel_l2'][-1]:.2e}   {runs[name].wall_time_s:.0f} s")
+
+groups = sj.analysis.parameter_groups(runs["clean"].params)
+print("the last Jacobian column is", list(groups)[-1], groups["unknowns.nu"])"""),
+    md("""## How ν was found
+
+The identified ν at every evaluation (left) and the reconstruction error of u over the whole domain (right)."""),
+    code("""fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+for name, res in runs.items():
+    h = res.history
+    axes[0].semilogy(h.eval_steps, np.abs(np.asarray(h.metrics["nu"]) - NU_TRUE) / NU_TRUE, marker=".", label=name)
+    axes[1].semilogy(h.eval_steps, h.metrics["rel_l2"], marker=".", label=name)
+axes[0].set(xlabel="step", ylabel="|ν - ν_true| / ν_true", title="identified viscosity")
+axes[1].set(xlabel="step", ylabel="relative L2 error of u", title="reconstruction of u")
+for ax in axes:
+    ax.grid(True, which="both", alpha=0.3); ax.legend()
+plt.tight_layout(); plt.show()
+sj.plotting.plot_solution(clean, apply, runs["clean"].params, title="clean data")
+plt.show()"""),
+    md("""What the figures show (full-size run, 2,000 observations, 400 steps): with clean data ν is found to within
+about 0.01% and u to a relative L2 error below 1e-3 over the whole domain, shock included; with 1% noise the error
+in ν grows to a fraction of a percent — noise of 1% of std(u) on the data limits how well the small viscosity
+(it only acts inside the shock) can be pinned down, and the fit of u degrades less than that. The ν curve is flat
+at the start: ν only starts to move once the network has fitted the data well enough for the PDE residual to
+carry information about it. `configs/own/burgers_inverse.yaml` runs the same comparison from a config and writes
+the report with identified against true values."""),
+    code("""err_clean = abs(runs["clean"].history.metrics["nu"][-1] - NU_TRUE) / NU_TRUE
+err_noisy = abs(runs["1% noise"].history.metrics["nu"][-1] - NU_TRUE) / NU_TRUE
+nu0 = float(np.exp(-6.0))
+assert abs(runs["clean"].history.metrics["nu"][0] - nu0) < 1e-12      # it started from the initial guess
+for res in runs.values():                                              # both fits made progress
+    assert res.history.loss[-1] < 1e-2 * res.history.loss[0]
+if not SMALL:                                                          # the full-size run reaches the targets
+    assert err_clean < 1e-3 and err_noisy < 1e-2
+    assert runs["clean"].history.metrics["rel_l2"][-1] < 1e-3"""),
+]
+
+
 # ----------------------------------------------------------------------------------------------- 06 operator learning
 
 NB06 = [
@@ -631,6 +718,7 @@ def build_all(nb04_cells):
     notebook("02_custom_optax_chains", NB02)
     notebook("03_ntk_spectra", NB03)
     notebook("04_adaptive_sampling", nb04_cells)
+    notebook("05_inverse_problem", NB05)
     notebook("06_operator_learning", NB06)
 
 

@@ -34,6 +34,7 @@ from ._weights import NTKWeightCallback as NTKWeightCallback
 from ._weights import ntk_trace_weights as ntk_trace_weights
 from ._weights import ntk_weighting as ntk_weighting
 from ._regression import regression_1d as regression_1d
+from ._fits import fit_power_law as fit_power_law
 
 _PLOTS = (
     "plot_spectrum",

@@ -21,6 +21,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -219,8 +220,14 @@ class ConditionRecorder:
     above the rank threshold, numerical_rank and effective_rank (definitions in :class:`Spectrum`). Cost per record:
     one Jacobian and one N × N eigh, compiled once.
 
+    With ``kappa_rank`` = r it also records κ_r = λ_1 / λ_r, a threshold-free measure of the leading spectrum
+    (comparable across runs while numerical_rank >= r, i.e. λ_r above the rank threshold).
+
+    The measurement is compiled once per structure and shapes of (residual, params, batch) and shared by every
+    recorder (``equinox.filter_jit``): recorders of problems that differ only in coefficient values reuse it.
+
     Attributes after a run: ``steps`` and a list per quantity (``condition_number``, ``lambda_max``,
-    ``lambda_min``, ``numerical_rank``, ``effective_rank``).
+    ``lambda_min``, ``numerical_rank``, ``effective_rank`` and, with ``kappa_rank``, ``kappa_r``).
     """
 
     def __init__(
@@ -232,23 +239,16 @@ class ConditionRecorder:
         every: int = 1,
         chunk_size: int | None = None,
         rank_rtol: float | None = None,
+        kappa_rank: int | None = None,
     ):
         if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
             raise ValueError(f"every: expected a positive integer, got {every!r}")
+        if kappa_rank is not None and (isinstance(kappa_rank, bool) or not isinstance(kappa_rank, int) or kappa_rank < 2):
+            raise ValueError(f"kappa_rank: expected None or an integer >= 2, got {kappa_rank!r}")
         self.every = every
-
-        def measure(p, b):
-            s = spectrum(ntk(residual, p, b, chunk_size=chunk_size), rank_rtol=rank_rtol)
-            lam_min = jnp.min(jnp.where(jnp.abs(s.eigenvalues) > s.threshold, s.eigenvalues, jnp.inf))
-            return {
-                "condition_number": s.condition_number,
-                "lambda_max": s.eigenvalues[0],
-                "lambda_min": lam_min,
-                "numerical_rank": s.numerical_rank,
-                "effective_rank": s.effective_rank,
-            }
-
-        self._measure = jax.jit(measure)
+        self._measure = functools.partial(
+            _condition_measures, residual, chunk_size=chunk_size, rank_rtol=rank_rtol, kappa_rank=kappa_rank
+        )
         self.steps: list[int] = []
         self.records: dict[str, list[float]] = {}
         self._next = 0
@@ -270,3 +270,21 @@ class ConditionRecorder:
         if name in records:
             return records[name]
         raise AttributeError(name)
+
+
+@eqx.filter_jit
+def _condition_measures(residual, params, batch, *, chunk_size, rank_rtol, kappa_rank):
+    """Conditioning of the NTK K(θ) on ``batch`` (see :class:`ConditionRecorder`); module level so that the
+    compiled computation is cached by structure and shapes, not by recorder."""
+    s = spectrum(ntk(residual, params, batch, chunk_size=chunk_size), rank_rtol=rank_rtol)
+    lam = s.eigenvalues
+    out = {
+        "condition_number": s.condition_number,
+        "lambda_max": lam[0],
+        "lambda_min": jnp.min(jnp.where(jnp.abs(lam) > s.threshold, lam, jnp.inf)),
+        "numerical_rank": s.numerical_rank,
+        "effective_rank": s.effective_rank,
+    }
+    if kappa_rank is not None:
+        out["kappa_r"] = lam[0] / lam[min(kappa_rank, lam.shape[0]) - 1]
+    return out

@@ -17,6 +17,9 @@ import yaml
 from .. import config as _config
 from .. import nn, optim, pinn, problems, sampling, train
 from .. import plotting
+from . import _report
+from ._report import finite as _finite
+from ._report import fmt as _fmt
 
 
 @dataclasses.dataclass
@@ -103,10 +106,6 @@ def make_resampler(setup: Setup) -> Any:
     )
 
 
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
 def _summary(setup: Setup, result: train.FitResult) -> dict:
     h = result.history
     k = setup.cfg.train.median_of_last
@@ -114,12 +113,12 @@ def _summary(setup: Setup, result: train.FitResult) -> dict:
     final_params = result.params
     final_loss = float(setup.residual.loss(final_params, setup.batch))
     rel = float(setup.metrics["rel_l2"](final_params)) if "rel_l2" in setup.metrics else math.nan
-    errors = {m: h.stats(m, k) for m in setup.metrics if m.startswith("rel_l2")}
+    errors = {m: train.summary_stats(h, m, k) for m in setup.metrics if m.startswith("rel_l2")}
     unknowns = {}
     for name, unk in setup.problem.unknowns.items():
         if name not in h.metrics:
             continue
-        st = h.stats(name, k)
+        st = train.summary_stats(h, name, k)
         true = None if unk.true is None else float(np.reshape(unk.true, (-1,))[0])
         value = st["final"]
         rel_err = None if true in (None, 0.0) or value is None else abs(value - true) / abs(true)
@@ -191,14 +190,6 @@ def _event_text(e: Mapping[str, Any]) -> str:
             f"{e['points']} points (mean |r_{e['term']}| {e.get('mean_abs_residual', float('nan')):.3e})"
         )
     return f"step {e['step']}: {e}"
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.3e}"
-    return str(v)
 
 
 def _write_report(out_dir: str, setup: Setup, summary: dict, figures: Mapping[str, str]) -> str:
@@ -287,7 +278,15 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
     set_dtype(cfg.dtype)
     os.makedirs(out_dir, exist_ok=True)
     resume = resume and train.has_checkpoint(out_dir)
-    compile_before = float(train.read_checkpoint_meta(out_dir).get("compile_time_s", 0.0)) if resume else 0.0
+    compile_before = 0.0
+    if resume:  # the CLI checks this before anything runs; library callers get the same refusal here
+        meta = train.read_checkpoint_meta(out_dir)
+        conflicts = _config.resume_conflicts(meta["config"], cfg) if "config" in meta else []
+        if conflicts:
+            raise train.CheckpointError(
+                f"checkpoint in {out_dir!r} belongs to another config (differs in {'; '.join(conflicts)})"
+            )
+        compile_before = float(meta.get("compile_time_s", 0.0))
     setup = build(cfg)
     with open(os.path.join(out_dir, "config.yaml"), "w") as f:
         yaml.safe_dump(_config.to_dict(cfg), f, sort_keys=False)
@@ -367,16 +366,23 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
 
 
 _EXPERIMENTS: dict = {}
+_OPTIONS: dict = {}
 
 
-def register(name: str, fn) -> None:
+def register(name: str, fn, options=None) -> None:
     """Register an experiment ``fn(cfg, out_dir, *, resume, progress, **experiment_options) -> dict``.
 
     The keyword-only parameters of ``fn`` after ``progress`` are its allowed ``experiment_options``; it writes its
     report into ``out_dir`` and returns a summary mapping (at least ``status``, ``steps``, ``wall_time_s``,
     ``compile_time_s``; ``rel_l2``/``final_loss`` where meaningful) that the CLI prints.
+
+    With ``options`` (a class whose ``validate(raw options, cfg)`` returns the checked options or raises
+    ValueError naming ``experiment_options.<key>``), the config layer validates them before anything compiles and
+    ``fn`` is called as ``fn(cfg, out_dir, options, *, resume, progress)``.
     """
     _EXPERIMENTS[name] = fn
+    if options is not None:
+        _OPTIONS[name] = options
 
 
 def names() -> list[str]:
@@ -384,12 +390,14 @@ def names() -> list[str]:
     return sorted(_EXPERIMENTS)
 
 
-def check_options(name: str, options: Mapping[str, Any]) -> None:
-    """Raise ValueError for an unknown experiment or an option its function does not take."""
+def check_options(name: str, options: Mapping[str, Any], cfg: _config.RunConfig | None = None) -> Any:
+    """Raise ValueError for an unknown experiment or a bad option; return the experiment's checked options."""
     import inspect
 
     if name not in _EXPERIMENTS:
         raise ValueError(f"experiment: unknown name {name!r}; allowed: {', '.join(names())}")
+    if name in _OPTIONS:
+        return _OPTIONS[name].validate(options, cfg)
     params = inspect.signature(_EXPERIMENTS[name]).parameters
     allowed = [p for p in params if p not in ("cfg", "out_dir", "resume", "progress")]
     for key in options:
@@ -410,6 +418,9 @@ def run_config(
 ) -> dict[str, dict]:
     """Run the experiment ``cfg.experiment`` (default ``"train"``) and return ``{run name: summary}``."""
     fn = _EXPERIMENTS[cfg.experiment]
+    if cfg.experiment in _OPTIONS:
+        opts = check_options(cfg.experiment, cfg.experiment_options, cfg)
+        return {cfg.name: fn(cfg, out_dir, opts, resume=resume, progress=progress)}
     out = fn(cfg, out_dir, resume=resume, progress=progress, **cfg.experiment_options)
     return out if cfg.experiment == "train" else {cfg.name: out}
 
@@ -460,8 +471,7 @@ def _run_train(
     if levels:
         lines += [
             "",
-            "Time to accuracy: wall time (s, compile excluded) and step of the first evaluation from which rel L2 stays "
-            "<= level until the end of the run (a run that dips below and rises again has not reached it; — : never).",
+            f"Time to accuracy: wall time (s, compile excluded) and step of {_report.TIME_RULE} (— : never).",
             "",
             "| run | " + " | ".join(f"<= {lv:.0e}" for lv in levels) + " |",
             "|---|" + "---|" * len(levels),
@@ -469,7 +479,7 @@ def _run_train(
         for name, s in results.items():
             cells = []
             for lv in levels:
-                hit = histories[name].time_to("rel_l2", lv)
+                hit = train.time_to_level(histories[name], "rel_l2", lv)
                 s.setdefault("time_to_rel_l2", {})[f"{lv:.0e}"] = None if hit is None else hit[1]
                 cells.append("—" if hit is None else f"{hit[1]:.2f} (step {hit[0]})")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")

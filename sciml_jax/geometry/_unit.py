@@ -10,6 +10,7 @@ apportionment) is written here because no library offers it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import operator
 import warnings
@@ -17,12 +18,18 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 METHODS: tuple[str, ...] = ("uniform", "sobol", "halton", "lhs")
 
-# scipy >= 1.15 calls the generator argument of the QMC engines `rng`; older versions call it `seed`.
-_QMC_RNG_KW = "rng" if "rng" in inspect.signature(qmc.Sobol).parameters else "seed"
+
+@functools.cache
+def _qmc() -> tuple[Any, str]:
+    """``scipy.stats.qmc`` and the name of its engines' generator argument, imported on first use: ``scipy.stats``
+    takes about a second to import and most programs never draw quasi-random points."""
+    from scipy.stats import qmc  # noqa: PLC0415
+
+    # scipy >= 1.15 calls the generator argument of the QMC engines `rng`; older versions call it `seed`.
+    return qmc, ("rng" if "rng" in inspect.signature(qmc.Sobol).parameters else "seed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +102,8 @@ def unit_sample(method: str, n: int, k: int, rng: np.random.Generator) -> np.nda
     if method == "uniform":
         return rng.random((n, k))
     if method == "sobol":
-        engine = qmc.Sobol(k, scramble=True, **{_QMC_RNG_KW: rng})
+        qmc, kw = _qmc()
+        engine = qmc.Sobol(k, scramble=True, **{kw: rng})
         with warnings.catch_warnings():
             # Deliberate: `random(n)` (not `random_base2`) so that any n works. Scipy warns that the balance
             # properties of Sobol' points need n = 2^m; a prefix of the sequence is still a low-discrepancy
@@ -103,9 +111,11 @@ def unit_sample(method: str, n: int, k: int, rng: np.random.Generator) -> np.nda
             warnings.filterwarnings("ignore", message="The balance properties of Sobol", category=UserWarning)
             return np.asarray(engine.random(n), dtype=np.float64)
     if method == "halton":
-        return np.asarray(qmc.Halton(k, scramble=True, **{_QMC_RNG_KW: rng}).random(n), dtype=np.float64)
+        qmc, kw = _qmc()
+        return np.asarray(qmc.Halton(k, scramble=True, **{kw: rng}).random(n), dtype=np.float64)
     if method == "lhs":
-        return np.asarray(qmc.LatinHypercube(k, scramble=True, **{_QMC_RNG_KW: rng}).random(n), dtype=np.float64)
+        qmc, kw = _qmc()
+        return np.asarray(qmc.LatinHypercube(k, scramble=True, **{kw: rng}).random(n), dtype=np.float64)
     raise AssertionError(method)  # unreachable: callers validate with check_method
 
 

@@ -4,8 +4,20 @@ Extra arguments of ``update`` (passed by ``sciml_jax.train.fit``): ``value``, ``
 and ``residual_fn`` (θ ↦ r(θ)) at the current batch.
 """
 
+from ._bfgs import BFGSState as BFGSState
+from ._bfgs import ScaleByBFGSState as ScaleByBFGSState
+from ._bfgs import SSBFGSState as SSBFGSState
+from ._bfgs import SSBroydenState as SSBroydenState
+from ._bfgs import bfgs as bfgs
+from ._bfgs import scale_by_bfgs as scale_by_bfgs
+from ._bfgs import ssbfgs as ssbfgs
+from ._bfgs import ssbroyden as ssbroyden
 from ._hybrid import REASON_BITS as REASON_BITS
+from ._hybrid import AfterStepsState as AfterStepsState
 from ._hybrid import Context as Context
+from ._hybrid import CurvatureState as CurvatureState
+from ._hybrid import GradNormState as GradNormState
+from ._hybrid import PlateauState as PlateauState
 from ._hybrid import Criterion as Criterion
 from ._hybrid import FunctionCriterion as FunctionCriterion
 from ._hybrid import HybridState as HybridState
@@ -19,7 +31,10 @@ from ._info import events_from_info as events_from_info
 from ._info import logged_info as logged_info
 from ._lbfgs import LBFGSState as LBFGSState
 from ._lbfgs import lbfgs as lbfgs
+from ._least_squares import PRECONDITIONERS as PRECONDITIONERS
 from ._least_squares import SOLVERS as SOLVERS
+from ._least_squares import ENGDState as ENGDState
+from ._least_squares import NystromFactors as NystromFactors
 from ._least_squares import LeastSquaresState as LeastSquaresState
 from ._least_squares import NewtonState as NewtonState
 from ._least_squares import damped_gn_direction as damped_gn_direction
@@ -27,6 +42,7 @@ from ._least_squares import engd as engd
 from ._least_squares import gauss_newton as gauss_newton
 from ._least_squares import levenberg_marquardt as levenberg_marquardt
 from ._least_squares import newton as newton
+from ._least_squares import nystrom_factors as nystrom_factors
 from ._registry import criterion as criterion
 from ._registry import get as get
 from ._registry import names as names

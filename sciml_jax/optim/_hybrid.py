@@ -98,12 +98,25 @@ class FunctionCriterion(Criterion):
         return state, jnp.asarray(self.fn(ctx), bool), jnp.asarray(self.bits, jnp.int32)
 
 
+class AfterStepsState(NamedTuple):
+    """Logged state of :func:`after_steps`: ``steps`` taken so far (fires at ``steps >= threshold``)."""
+
+    steps: jax.Array
+
+    _log_name = "switch.after_steps"
+    _log_fields = ("steps",)
+
+
 @dataclasses.dataclass(frozen=True)
 class _AfterSteps(Criterion):
     steps: int
 
+    def init(self, params):
+        return AfterStepsState(jnp.zeros((), jnp.int32))
+
     def step(self, state, ctx):
-        return state, ctx.count >= self.steps, jnp.asarray(REASON_BITS["after_steps"], jnp.int32)
+        count = jnp.asarray(ctx.count, jnp.int32)
+        return AfterStepsState(count), count >= self.steps, jnp.asarray(REASON_BITS["after_steps"], jnp.int32)
 
 
 def after_steps(steps: int) -> Criterion:
@@ -134,6 +147,17 @@ def _init_buffer(params, window) -> _BestBuffer:
     return _BestBuffer(jnp.asarray(jnp.inf, dtype), jnp.full((window,), jnp.inf, dtype), jnp.zeros((), jnp.int32))
 
 
+class PlateauState(NamedTuple):
+    """State of :func:`on_plateau`; ``rel_change`` (logged) is the relative decrease of the best loss over the
+    last ``window`` steps (NaN until the window is full); the criterion fires when it is below ``rtol``."""
+
+    buf: _BestBuffer
+    rel_change: jax.Array
+
+    _log_name = "switch.plateau"
+    _log_fields = ("rel_change",)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Plateau(Criterion):
     window: int
@@ -141,14 +165,15 @@ class _Plateau(Criterion):
     min_steps: int
 
     def init(self, params):
-        return _init_buffer(params, self.window)
+        buf = _init_buffer(params, self.window)
+        return PlateauState(buf, jnp.asarray(jnp.nan, buf.best.dtype))
 
     def step(self, state, ctx):
-        state, old = _push_best(state, ctx.value, self.window)
-        rel = (old - state.best) / jnp.abs(old)
-        full = state.n > self.window
-        fire = full & (ctx.count >= self.min_steps) & jnp.isfinite(old) & (rel < self.rtol)
-        return state, fire, jnp.asarray(REASON_BITS["plateau"], jnp.int32)
+        buf, old = _push_best(state.buf, ctx.value, self.window)
+        full = (buf.n > self.window) & jnp.isfinite(old)
+        rel = jnp.where(full, (old - buf.best) / jnp.abs(jnp.where(full, old, 1.0)), jnp.nan)
+        fire = full & (ctx.count >= self.min_steps) & (rel < self.rtol)
+        return PlateauState(buf, rel.astype(state.rel_change.dtype)), fire, jnp.asarray(REASON_BITS["plateau"], jnp.int32)
 
 
 def on_plateau(window: int = 200, rtol: float = 1e-2, min_steps: int = 0) -> Criterion:
@@ -163,6 +188,25 @@ def on_plateau(window: int = 200, rtol: float = 1e-2, min_steps: int = 0) -> Cri
     return _Plateau(window, float(rtol), int(min_steps))
 
 
+class GradNormState(NamedTuple):
+    """State of :func:`grad_norm_below`.
+
+    Attributes:
+        count: consecutive steps below the threshold.
+        ref: reference norm ‖∇L(θ_0)‖ of the relative form (-1 until the first step has set it).
+        grad_norm: ‖∇L‖ at the last step (logged).
+        ratio: ‖∇L‖ / threshold at the last step (logged; the criterion counts steps with ratio < 1).
+    """
+
+    count: jax.Array
+    ref: jax.Array
+    grad_norm: jax.Array
+    ratio: jax.Array
+
+    _log_name = "switch.grad_norm"
+    _log_fields = ("grad_norm", "ratio")
+
+
 @dataclasses.dataclass(frozen=True)
 class _GradNorm(Criterion):
     tol: float
@@ -170,17 +214,19 @@ class _GradNorm(Criterion):
     relative: bool
 
     def init(self, params):
-        # (consecutive steps below the threshold, reference norm; -1 until the first step has set it)
-        return jnp.zeros((), jnp.int32), -jnp.ones((), jnp.result_type(float))
+        dtype = param_dtype(params)
+        nan = jnp.asarray(jnp.nan, dtype)
+        return GradNormState(jnp.zeros((), jnp.int32), -jnp.ones((), dtype), nan, nan)
 
     def step(self, state, ctx):
-        count, ref = state
-        norm = optax.tree.norm(ctx.grad)
-        ref = jnp.where(ref < 0, norm, ref).astype(ref.dtype)
-        threshold = self.tol * ref if self.relative else self.tol
+        norm = optax.tree.norm(ctx.grad).astype(state.ref.dtype)
+        ref = jnp.where(state.ref < 0, norm, state.ref).astype(state.ref.dtype)
+        threshold = self.tol * ref if self.relative else jnp.asarray(self.tol, ref.dtype)
         below = norm < threshold
-        count = jnp.where(below, count + 1, 0).astype(jnp.int32)
-        return (count, ref), count >= self.patience, jnp.asarray(REASON_BITS["grad_norm"], jnp.int32)
+        count = jnp.where(below, state.count + 1, 0).astype(jnp.int32)
+        ratio = (norm / threshold).astype(ref.dtype)
+        new = GradNormState(count, ref, norm, ratio)
+        return new, count >= self.patience, jnp.asarray(REASON_BITS["grad_norm"], jnp.int32)
 
 
 def grad_norm_below(tol: float, patience: int = 1, relative: bool = False) -> Criterion:
@@ -201,10 +247,18 @@ def grad_norm_below(tol: float, patience: int = 1, relative: bool = False) -> Cr
     return _GradNorm(float(tol), patience, relative)
 
 
-class _CurvatureState(NamedTuple):
+class CurvatureState(NamedTuple):
+    """State of :func:`curvature_model`; ``efficiency`` and ``agreement`` (logged) are the last measured ratios
+    (efficiency: realised / model-predicted decrease per step, inf until measured; agreement: actual / model
+    decrease at the Cauchy step, 0 until measured)."""
+
     buf: _BestBuffer
-    efficiency: jax.Array  # last measured realised / predicted decrease
-    agreement: jax.Array  # last measured actual / model decrease at the Cauchy step
+    efficiency: jax.Array
+    agreement: jax.Array
+
+    _log_name = "switch.curvature"
+    _log_fields = ("efficiency", "agreement")
+
 
 
 def _gn_quadratic(ctx: Context) -> tuple[jax.Array, jax.Array]:
@@ -231,7 +285,7 @@ class _Curvature(Criterion):
     def init(self, params):
         buf = _init_buffer(params, self.window)
         dtype = buf.best.dtype
-        return _CurvatureState(buf, jnp.asarray(jnp.inf, dtype), jnp.asarray(0.0, dtype))
+        return CurvatureState(buf, jnp.asarray(jnp.inf, dtype), jnp.asarray(0.0, dtype))
 
     def step(self, state, ctx):
         buf, old = _push_best(state.buf, ctx.value, self.window)
@@ -255,7 +309,7 @@ class _Curvature(Criterion):
 
         eff, agree = jax.lax.cond(check, measure, lambda _: (state.efficiency, state.agreement), None)
         fire = check & (eff < self.ratio) & (agree > self.agreement)
-        return _CurvatureState(buf, eff, agree), fire, jnp.asarray(REASON_BITS["curvature"], jnp.int32)
+        return CurvatureState(buf, eff, agree), fire, jnp.asarray(REASON_BITS["curvature"], jnp.int32)
 
 
 def curvature_model(

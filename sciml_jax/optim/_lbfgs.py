@@ -33,6 +33,57 @@ class LBFGSState(NamedTuple):
 
     _log_name = "lbfgs"
     _log_fields = ("stalls", "step_norm", "linesearch_steps", "decrease_error")
+    # a NamedTuple cannot annotate a ClassVar; a plain class attribute, read by ``fit`` (float32 warning)
+    high_accuracy = True
+
+
+def zoom_linesearch(max_linesearch_steps: int, max_learning_rate: float | None):
+    """optax's zoom (strong Wolfe) line search, starting every search at the quasi-Newton step 1.
+
+    optax's default initial guess "keep" restarts from the previous step size, which destroys the superlinear
+    convergence of quasi-Newton methods.
+    """
+    return optax.scale_by_zoom_linesearch(
+        max_linesearch_steps=max_linesearch_steps,
+        max_learning_rate=max_learning_rate,
+        initial_guess_strategy="one",
+        verbose=False,
+    )
+
+
+def check_linesearch_options(max_linesearch_steps: Any, max_learning_rate: Any, stall_rtol: Any) -> None:
+    """Boundary validation shared by the line-searched quasi-Newton methods."""
+    if isinstance(max_linesearch_steps, bool) or not isinstance(max_linesearch_steps, int) or max_linesearch_steps < 1:
+        raise ValueError(f"max_linesearch_steps: expected a positive integer, got {max_linesearch_steps!r}")
+    if max_learning_rate is not None and not max_learning_rate > 0:
+        raise ValueError(f"max_learning_rate: expected a number > 0 or None, got {max_learning_rate!r}")
+    if not stall_rtol >= 0:
+        raise ValueError(f"stall_rtol: expected >= 0, got {stall_rtol!r}")
+
+
+def final_types(tree: Any) -> Any:
+    """Make every leaf strongly typed: optax's line-search info starts weak-typed and comes back strong-typed, so a
+    jitted step would see two state signatures (a recompilation)."""
+    return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), tree)
+
+
+def linesearch_step(inner, inner_state, updates, params, value, grad, value_fn, stall_rtol, dtype):
+    """One update of a chain ending in optax's zoom line search, with the diagnostics the states record.
+
+    Returns (updates, inner_state, step_norm, stalled, linesearch_steps, decrease_error).
+    """
+    # optax's zoom line search passes every extra keyword on to value_fn and rejects the ones it does not take;
+    # quasi-Newton methods need none of them (residual_fn, jacobian_fn, ...), so value_fn only ever sees θ.
+    fn = None if value_fn is None else (lambda p: value_fn(p))
+    new_updates, inner_state = inner.update(updates, inner_state, params, value=value, grad=grad, value_fn=fn)
+    norm = optax.tree.norm(new_updates)
+    ref = optax.tree.norm(params) if params is not None else jnp.ones((), norm.dtype)
+    stalled = norm <= stall_rtol * ref
+    info = optax.tree_utils.tree_get(inner_state, "info")
+    zero = jnp.zeros((), jnp.int32)
+    ls_steps = jnp.asarray(info.num_linesearch_steps, jnp.int32) if info is not None else zero
+    dec_err = jnp.asarray(info.decrease_error if info is not None else 0.0, dtype)
+    return new_updates, inner_state, norm.astype(dtype), stalled, ls_steps, dec_err
 
 
 def lbfgs(
@@ -60,48 +111,25 @@ def lbfgs(
 
     Extra arguments other than ``value``, ``grad`` and ``value_fn`` are accepted and ignored.
     """
-    if not isinstance(memory_size, int) or memory_size < 1:
+    if isinstance(memory_size, bool) or not isinstance(memory_size, int) or memory_size < 1:
         raise ValueError(f"memory_size: expected a positive integer, got {memory_size!r}")
-    if not isinstance(max_linesearch_steps, int) or max_linesearch_steps < 1:
-        raise ValueError(f"max_linesearch_steps: expected a positive integer, got {max_linesearch_steps!r}")
-    if stall_rtol < 0:
-        raise ValueError(f"stall_rtol: expected >= 0, got {stall_rtol!r}")
-    inner = optax.lbfgs(
-        memory_size=memory_size,
-        linesearch=optax.scale_by_zoom_linesearch(
-            max_linesearch_steps=max_linesearch_steps,
-            max_learning_rate=max_learning_rate,
-            # start every line search at the quasi-Newton step 1 (optax's default "keep" restarts from the
-            # previous step size, which destroys L-BFGS's superlinear convergence)
-            initial_guess_strategy="one",
-            verbose=False,
-        ),
-    )
+    check_linesearch_options(max_linesearch_steps, max_learning_rate, stall_rtol)
+    inner = optax.lbfgs(memory_size=memory_size, linesearch=zoom_linesearch(max_linesearch_steps, max_learning_rate))
 
     def init(params):
         dtype = param_dtype(params)
         zero = jnp.zeros((), jnp.int32)
-        # optax's line-search info starts weak-typed and comes back strong-typed: make the types final now so a
-        # jitted step sees the same state signature every step (no recompilation)
-        inner0 = jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), inner.init(params))
-        return LBFGSState(inner0, zero, zero, jnp.zeros((), dtype), zero, jnp.zeros((), dtype))
+        return LBFGSState(final_types(inner.init(params)), zero, zero, jnp.zeros((), dtype), zero, jnp.zeros((), dtype))
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra):
-        # optax's zoom line search passes every extra keyword on to value_fn and rejects the ones it does not
-        # take; L-BFGS needs none of them (residual_fn, jacobian_fn, ...), so value_fn only ever sees θ.
-        fn = None if value_fn is None else (lambda p: value_fn(p))
-        new_updates, inner_state = inner.update(updates, state.inner, params, value=value, grad=grad, value_fn=fn)
-        norm = optax.tree.norm(new_updates)
-        ref = optax.tree.norm(params) if params is not None else jnp.ones((), norm.dtype)
-        stalled = norm <= stall_rtol * ref
-        info = optax.tree_utils.tree_get(inner_state, "info")
-        ls_steps = jnp.asarray(info.num_linesearch_steps, jnp.int32) if info is not None else jnp.zeros((), jnp.int32)
-        dec_err = jnp.asarray(info.decrease_error, state.decrease_error.dtype) if info is not None else state.decrease_error
+        new_updates, inner_state, norm, stalled, ls_steps, dec_err = linesearch_step(
+            inner, state.inner, updates, params, value, grad, value_fn, stall_rtol, state.step_norm.dtype
+        )
         return new_updates, LBFGSState(
             inner_state,
             state.stalls + stalled.astype(jnp.int32),
             jnp.where(stalled, state.consecutive_stalls + 1, 0).astype(jnp.int32),
-            norm.astype(state.step_norm.dtype),
+            norm,
             ls_steps,
             dec_err,
         )

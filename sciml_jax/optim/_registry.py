@@ -87,8 +87,7 @@ def _learning_rate(value: Any, where: str) -> Any:
         try:
             return schedule(**value)
         except ValueError as e:
-            msg = str(e)
-            raise ValueError(where + msg[len("schedule"):] if msg.startswith("schedule") else f"{where}: {msg}") from None
+            raise ValueError(f"{where}: {e}") from None
     if callable(value):
         return value
     raise ValueError(f"{where}: expected a positive number, a schedule mapping or a callable, got {value!r}")
@@ -310,6 +309,11 @@ def _register_builtins() -> None:
     register("engd", _least_squares.engd)
     register("newton", _least_squares.newton)
     register("hybrid", _hybrid)
+    from . import _bfgs
+
+    register("bfgs", _bfgs.bfgs)
+    register("ssbfgs", _bfgs.ssbfgs)
+    register("ssbroyden", _bfgs.ssbroyden)
 
 
 _register_builtins()

@@ -12,7 +12,10 @@ Problems are built by name with validated options, or by hand (see docs/OWN_PROB
     print(describe("burgers_1d"))            # docstring and options with defaults
 
 Zoo: poisson_1d, poisson_nd, helmholtz_2d, biharmonic_1d, biharmonic_2d, sharp_gradient_2d (stationary);
-heat_1d, convection_1d, reaction_1d, wave_1d, burgers_1d (space-time, time is the last coordinate).
+heat_1d, convection_1d, reaction_1d, wave_1d, burgers_1d (space-time, time is the last coordinate);
+kovasznay_2d (steady Navier-Stokes, fields u, v, p), helmholtz_mixed_2d (Dirichlet/Neumann faces), poisson_lshape
+(re-entrant corner, finite-difference reference), allen_cahn_1d (spectral ETDRK4 reference), burgers_inverse_1d
+(identify the viscosity from observations).
 """
 
 from ._conditions import dirichlet as dirichlet
@@ -34,6 +37,11 @@ from ._evolution import convection_1d as convection_1d
 from ._evolution import heat_1d as heat_1d
 from ._evolution import reaction_1d as reaction_1d
 from ._evolution import wave_1d as wave_1d
+from ._allen_cahn import allen_cahn_1d as allen_cahn_1d
+from ._flow import kovasznay_2d as kovasznay_2d
+from ._inverse import burgers_inverse_1d as burgers_inverse_1d
+from ._lshape import poisson_lshape as poisson_lshape
+from ._mixed import helmholtz_mixed_2d as helmholtz_mixed_2d
 from ._registry import build as build
 from ._registry import describe as describe
 from ._registry import from_factory as from_factory
@@ -60,6 +68,11 @@ for _factory in (
     reaction_1d,
     wave_1d,
     burgers_1d,
+    kovasznay_2d,
+    allen_cahn_1d,
+    poisson_lshape,
+    helmholtz_mixed_2d,
+    burgers_inverse_1d,
 ):
     register(_factory.__name__, _factory)
 del _factory
@@ -97,4 +110,9 @@ __all__ = [
     "register",
     "sharp_gradient_2d",
     "wave_1d",
+    "kovasznay_2d",
+    "allen_cahn_1d",
+    "poisson_lshape",
+    "helmholtz_mixed_2d",
+    "burgers_inverse_1d",
 ]

@@ -54,7 +54,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.special
 
 
 def default_nodes(nu: float) -> int:
@@ -68,6 +67,8 @@ def hermite_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(z, log_w)``, float64 numpy arrays ``(m,)`` with ``m <= n``, m = n for n <= 300 or so.
     """
+    import scipy.special  # noqa: PLC0415 - imported on first use (~0.4 s)
+
     z, w = scipy.special.roots_hermite(n)
     keep = w > 0
     return z[keep], np.log(w[keep])

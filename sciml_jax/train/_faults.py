@@ -59,7 +59,7 @@ class Mark(NamedTuple):
     info_keys: tuple
 
     @classmethod
-    def take(cls, carry: Any, step: int, batch: Any, batch_changed: bool, history: History) -> "Mark":
+    def take(cls, carry: Any, step: int, batch: Any, batch_changed: bool, history: History) -> Mark:
         return cls(carry, step, batch, batch_changed, len(history.steps), len(history.eval_steps),
                    len(history.events), tuple(history.info))
 

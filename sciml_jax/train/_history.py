@@ -76,46 +76,6 @@ class History:
         values = self.metrics.get(name, [])
         return values[-1] if values else math.nan
 
-    def stats(self, name: str, k: int = 5) -> dict[str, float | int | None]:
-        """Robust summary of a metric (or ``"loss"``): the final value can be a spike, so report three.
-
-        Returns:
-            ``{"final", "best", "best_step", "median_last", "k"}``: the last evaluation, the smallest one and its
-            step, and the median of the last ``k`` evaluations (of the last ``k`` steps for ``"loss"``).
-            Non-finite values are skipped for best and median; None where there is nothing.
-        """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k: expected a positive integer, got {k!r}")
-        if name == "loss":
-            values, steps = np.asarray(self.loss, dtype=float), np.asarray(self.steps)
-        else:
-            values, steps = np.asarray(self.metrics.get(name, []), dtype=float), np.asarray(self.eval_steps)
-        if values.size == 0:
-            return {"final": None, "best": None, "best_step": None, "median_last": None, "k": k}
-        finite = np.isfinite(values)
-        last = values[-k:][np.isfinite(values[-k:])]
-        best_i = int(np.nanargmin(np.where(finite, values, np.nan))) if finite.any() else None
-        return {
-            "final": float(values[-1]) if finite[-1] else None,
-            "best": None if best_i is None else float(values[best_i]),
-            "best_step": None if best_i is None else int(steps[best_i]),
-            "median_last": float(np.median(last)) if last.size else None,
-            "k": k,
-        }
-
-    def time_to(self, name: str, level: float) -> tuple[int, float] | None:
-        """``(step, wall time)`` of the first evaluation from which ``name`` stays <= ``level`` to the end.
-
-        "Stays": a run that touches the level once and rises again has not reached it (a spike downwards is not
-        accuracy). Wall time excludes compilation. None when the last evaluation is above the level.
-        """
-        values = np.asarray(self.metrics.get(name, []), dtype=float)
-        if values.size == 0 or not values[-1] <= level:
-            return None
-        above = np.nonzero(~(values <= level))[0]
-        i = int(above[-1]) + 1 if above.size else 0
-        return int(self.eval_steps[i]), float(self.wall_time_s[i])
-
     def as_arrays(self) -> dict[str, np.ndarray]:
         out = {"step": np.asarray(self.steps), "loss": np.asarray(self.loss), "grad_norm": np.asarray(self.grad_norm)}
         out.update({f"mse_{k}": np.asarray(v) for k, v in self.terms.items()})
