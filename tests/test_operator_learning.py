@@ -339,9 +339,11 @@ def test_bad_experiment_options_raise(tmp_path, key, value, message):
 
     d = copy.deepcopy(TINY)
     d["experiment_options"][key] = value
-    with pytest.raises(ValueError, match=message) as err:
-        experiments.run_config(config.from_dict(d), str(tmp_path / "x"))
+    with pytest.raises(ValueError, match=message) as err:  # refused when the config is read, before anything runs
+        config.from_dict(d)
     assert "\n" not in str(err.value)
+    assert not (tmp_path / "x").exists()
+    experiments.check_options("operator_learning", TINY["experiment_options"], config.from_dict(TINY))  # the base is fine
 
 
 def test_shipped_config_validates_and_has_a_small_mode():

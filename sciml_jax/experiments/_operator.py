@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import math
 import os
 import time
@@ -30,7 +31,8 @@ import numpy as np
 
 from .. import analysis, datasets, nn, optim, pinn, train
 from .. import config as _config
-from ._report import config_block, environment, finite, write_outputs
+from . import _report
+from ._report import environment, finite, write_outputs
 from ._train import register, set_dtype
 
 # ----------------------------------------------------------------------------------------------- options
@@ -280,6 +282,74 @@ def _shrink(cases: list[dict], methods: list[dict]) -> tuple[list[dict], list[di
             m["optimizer"]["cg_max_steps"] = min(m["optimizer"]["cg_max_steps"], 20)
         small_methods.append(m)
     return small_cases, small_methods
+
+
+@dataclasses.dataclass
+class OperatorOptions(_report.Options):
+    """``experiment_options`` of operator_learning (checked when the config is loaded, before anything runs).
+
+    cases: ``[{label, dataset, dataset_options, model, layout, query_bounds, physics, budget_s, target, ntk}]``:
+        ``dataset`` one of antiderivative, burgers, diffusion_reaction (its generator's keyword options in
+        ``dataset_options``, seeded by the config's ``seed``); ``model`` ``{kind: deeponet, width, depth, latent,
+        activation}`` or ``{kind: fno, width, modes, layers, activation, grid_features, projection_width}``;
+        ``layout`` sensors | queries (DeepONet: observed at the shared sensors or at each function's random
+        queries); ``query_bounds`` [lo, hi] mapped to [-1, 1] for the trunk; ``physics`` ``{data, ode, ic}``
+        weights of the physics-informed DeepONet terms (antiderivative only); ``budget_s`` and ``ntk`` override the
+        global ones; ``target`` a test rel L2 level whose time to reach is reported. Required.
+    methods: ``[{label, optimizer, minibatch, stages, functions, eval_every, max_steps, family, cases}]``:
+        ``optimizer`` a registry mapping (``{name: adam, learning_rate: {name: exponential_decay, ...}}``);
+        ``minibatch`` functions per step (drawn inside the compiled loop, one permutation per epoch) or ``stages``
+        ``[{steps, minibatch}]`` (batch-size progression with ``fit_stages``, one compilation per stage; null: the
+        full batch); ``functions`` trains on the first n training functions only; ``family`` first | second
+        (default: first for adam/sgd); ``cases`` the case labels it runs on (default all). Required.
+    budget_s: wall time of steps per run (compile excluded); a run stops at the first evaluation past it.
+    seeds: number of seeds (from the config's ``seed``) or a list; the seed fixes θ_0 (the same for all methods).
+    levels: test rel L2 levels for the time-to-accuracy table.
+    ntk: ``{functions, points}``: NTK spectrum of every trained network (first seed) and of θ_0 on that subset of
+        training functions and points (null: skipped).
+    select, select_methods: case / method labels to run (default all), e.g.
+        ``--set "experiment_options.select=[Burgers FNO]"``.
+    small: a smoke-test version of the same cases and methods (:func:`_shrink`): a few dozen functions, tiny
+        networks, at most 20 steps and 2 s per run; checks that everything runs, not what it finds.
+    """
+
+    cases: Any = None
+    methods: Any = None
+    budget_s: float = 60.0
+    seeds: Any = 1
+    levels: Any = dataclasses.field(default_factory=lambda: [1e-1, 1e-2, 3e-3, 1e-3])
+    ntk: Any = None
+    select: Any = None
+    select_methods: Any = None
+    small: bool = False
+
+    def check(self, cfg: Any) -> None:
+        self.cases = _check_cases(self.cases)
+        self.methods = _check_methods(self.methods, self.cases)
+        self.budget_s = _pos_float(self.budget_s, "budget_s")
+        self.seeds = _check_seeds(self.seeds, cfg.seed)
+        self.levels = list(_check_levels(self.levels))
+        self.ntk = _check_ntk(self.ntk, "ntk")
+        if self.small:
+            self.cases, self.methods = _shrink(self.cases, self.methods)
+            self.budget_s = min(self.budget_s, 2.0)
+        if self.select is not None:
+            labels = [c["label"] for c in self.cases]
+            if not isinstance(self.select, (list, tuple)) or not self.select or any(x not in labels for x in self.select):
+                raise ValueError(f"{_where('select')}: expected a non-empty list of case labels among {labels}, got "
+                                 f"{self.select!r}")
+            self.cases = [c for c in self.cases if c["label"] in self.select]
+            self.methods = [{**m, "cases": [c for c in m["cases"] if c in self.select]} for m in self.methods]
+            self.methods = [m for m in self.methods if m["cases"]]
+        if self.select_methods is not None:
+            labels = [m["label"] for m in self.methods]
+            sm = self.select_methods
+            if not isinstance(sm, (list, tuple)) or not sm or any(x not in labels for x in sm):
+                raise ValueError(f"{_where('select_methods')}: expected a non-empty list of method labels among "
+                                 f"{labels}, got {sm!r}")
+            self.methods = [m for m in self.methods if m["label"] in sm]
+            ran = {c for m in self.methods for c in m["cases"]}
+            self.cases = [c for c in self.cases if c["label"] in ran]
 
 
 # ----------------------------------------------------------------------------------------------- one case
@@ -641,80 +711,20 @@ def _predictions(case: _Case, run: Mapping[str, Any], n: int = 3) -> dict:
 # ----------------------------------------------------------------------------------------------- experiment
 
 
-def operator_learning(
-    cfg: _config.RunConfig,
-    out_dir: str,
-    *,
-    resume: bool = False,
-    progress: bool | None = None,
-    cases: Any = None,
-    methods: Any = None,
-    budget_s: float = 60.0,
-    seeds: Any = 1,
-    levels: Any = (1e-1, 1e-2, 3e-3, 1e-3),
-    ntk: Any = None,
-    select: Any = None,
-    select_methods: Any = None,
-    small: bool = False,
-) -> dict:
-    """Operator learning with first- and second-order optimizers (module docstring).
+def operator_learning(cfg: _config.RunConfig, out_dir: str, opts: OperatorOptions, *, resume: bool = False,
+                      progress: bool | None = None) -> dict:
+    """Operator learning with first- and second-order optimizers (module docstring; options: :class:`OperatorOptions`).
 
-    Options (``experiment_options``):
-        cases: ``[{label, dataset, dataset_options, model, layout, query_bounds, physics, budget_s, target, ntk}]``:
-            ``dataset`` one of antiderivative, burgers, diffusion_reaction (its generator's keyword options in
-            ``dataset_options``, seeded by the config's ``seed``); ``model`` ``{kind: deeponet, width, depth,
-            latent, activation}`` or ``{kind: fno, width, modes, layers, activation, grid_features,
-            projection_width}``; ``layout`` sensors | queries (DeepONet: observed at the shared sensors or at each
-            function's random queries); ``query_bounds`` [lo, hi] mapped to [-1, 1] for the trunk; ``physics``
-            ``{data, ode, ic}`` weights of the physics-informed DeepONet terms (antiderivative only);
-            ``budget_s`` and ``ntk`` override the global ones; ``target`` a test rel L2 level to report reaching.
-        methods: ``[{label, optimizer, minibatch, stages, functions, eval_every, max_steps, family, cases}]``:
-            ``optimizer`` a registry mapping (``{name: adam, learning_rate: {name: exponential_decay, ...}}``);
-            ``minibatch`` functions per step (drawn inside the compiled loop, an epoch per permutation) or
-            ``stages`` ``[{steps, minibatch}]`` (batch-size progression, one compilation per stage; null: the full
-            batch); ``functions`` trains on the first n training functions only; ``family`` first | second
-            (default: first for adam/sgd); ``cases`` the case labels it runs on (default all).
-        budget_s: wall time of steps per run (compile excluded); a run stops at the first evaluation past it.
-        seeds: number of seeds (from the config's ``seed``) or a list; the seed fixes θ_0 (same for all methods).
-        levels: test rel L2 levels for the time-to-accuracy table.
-        ntk: ``{functions, points}``: NTK spectrum of every trained network (first seed) and of θ_0 on that subset
-            of training functions and points (null: skipped).
-        select: case labels to run (default all), e.g. ``--set "experiment_options.select=[Burgers FNO]"``.
-        select_methods: method labels to run (default all).
-        small: a smoke-test version of the same cases and methods (:func:`_shrink`): a few dozen functions, tiny
-            networks, a few steps per run; checks that everything runs, not what it finds.
+    For each case, each method and each seed: the case's network from PRNG key ``seed`` (the same θ_0 for every
+    method), trained with ``fit`` (or ``fit_stages`` for a batch-size progression) until ``budget_s`` seconds of
+    steps, evaluating the test and train rel L2 every ``eval_every`` steps. Then per case: the table (final, best,
+    median of the last ``train.median_of_last`` evaluations, error at equal wall time, time to levels), the NTK
+    spectra of the first seed's networks, and the conclusion (:func:`_conclusion`).
     """
-    del resume  # runs are short and restarted whole (documented in the config)
+    _report.no_resume("operator_learning", resume)
     set_dtype(cfg.dtype)
-    case_specs = _check_cases(cases)
-    method_specs = _check_methods(methods, case_specs)
-    if not isinstance(small, bool):
-        raise ValueError(f"{_where('small')}: expected true or false, got {small!r}")
-    if small:
-        case_specs, method_specs = _shrink(case_specs, method_specs)
-    if select is not None:
-        labels = [c["label"] for c in case_specs]
-        if not isinstance(select, (list, tuple)) or not select or any(x not in labels for x in select):
-            raise ValueError(f"{_where('select')}: expected a non-empty list of case labels among {labels}, got "
-                             f"{select!r}")
-        case_specs = [c for c in case_specs if c["label"] in select]
-        method_specs = [{**m, "cases": [c for c in m["cases"] if c in select]} for m in method_specs]
-        method_specs = [m for m in method_specs if m["cases"]]
-    if select_methods is not None:
-        labels = [m["label"] for m in method_specs]
-        if (not isinstance(select_methods, (list, tuple)) or not select_methods
-                or any(x not in labels for x in select_methods)):
-            raise ValueError(f"{_where('select_methods')}: expected a non-empty list of method labels among {labels}, "
-                             f"got {select_methods!r}")
-        method_specs = [m for m in method_specs if m["label"] in select_methods]
-        ran = {c for m in method_specs for c in m["cases"]}
-        case_specs = [c for c in case_specs if c["label"] in ran]
-    budget_s = _pos_float(budget_s, "budget_s")
-    if small:
-        budget_s = min(budget_s, 2.0)
-    seed_list = _check_seeds(seeds, cfg.seed)
-    levels_t = _check_levels(levels)
-    ntk_spec = _check_ntk(ntk, "ntk")
+    case_specs, method_specs = opts.cases, opts.methods
+    budget_s, seed_list, levels_t, ntk_spec = opts.budget_s, opts.seeds, tuple(opts.levels), opts.ntk
     k = cfg.train.median_of_last
     os.makedirs(out_dir, exist_ok=True)
     load_before = os.getloadavg()
@@ -740,7 +750,7 @@ def operator_learning(
                     "status": run["status"], "steps": run["steps"], "wall_time_s": run["wall_time_s"],
                     "compile_time_s": run["compile_time_s"], "functions_per_step": _per_step(m, run["functions"]),
                     "functions": run["functions"], "num_params": run["num_params"],
-                    "test": h.stats("test_rel_l2", k), "train": h.stats("train_rel_l2", k),
+                    "test": train.summary_stats(h, "test_rel_l2", k), "train": train.summary_stats(h, "train_rel_l2", k),
                     "reached": {f"{lv:g}": _reached(h, lv) for lv in levels_t},
                     "curve": {"step": list(h.eval_steps), "wall_time_s": list(h.wall_time_s),
                               "test_rel_l2": list(h.metrics["test_rel_l2"]),
@@ -857,7 +867,7 @@ def _per_step(m: Mapping[str, Any], n: int) -> str:
 
 
 def _reached(h: train.History, level: float) -> dict | None:
-    hit = h.time_to("test_rel_l2", level)
+    hit = train.time_to_level(h, "test_rel_l2", level)
     return None if hit is None else {"step": hit[0], "time_s": hit[1]}
 
 
@@ -1023,7 +1033,6 @@ def _report_lines(cfg, case_specs, method_specs, case_info, table, ntk_out, conc
         lines += [f"![NTK spectra]({os.path.basename(figures['ntk'])})", ""]
     lines += [f"![predictions]({os.path.basename(figures['predictions'])})", "",
               "Per-run numbers: [runs.csv](runs.csv); everything: [metrics.json](metrics.json).", ""]
-    lines += config_block(cfg)
     return lines
 
 
@@ -1067,4 +1076,4 @@ def _conclusion_lines(concl, table, ntk_out, case_info) -> list[str]:
     return out
 
 
-register("operator_learning", operator_learning)
+register("operator_learning", operator_learning, OperatorOptions)
