@@ -67,6 +67,7 @@ def test_grid_residual_equals_per_point_evaluation(data, deeponet):
                                   sj.pinn.OperatorResidual(apply)(params, batch))
 
 
+@pytest.mark.slow  # compile-bound (5-20 s on 2 cores)
 def test_physics_term_matches_per_point_problem_and_ntk_blocks(data, deeponet):
     """The batched forward-mode dG/dy term against the structured per-point path (Problem/Term with
     sj.operators.partial(u, m)): same residual vector and the same NTK blocks per term."""
@@ -112,6 +113,7 @@ def test_physics_term_matches_per_point_problem_and_ntk_blocks(data, deeponet):
     np.testing.assert_allclose(r_points, ref, rtol=0, atol=_rtol(ref))
 
 
+@pytest.mark.slow  # compile-bound (5-20 s on 2 cores)
 def test_fno_residual_and_metric(data):
     fno = sj.nn.FNO1d(1, 1, 6, 3, 2, key=jax.random.key(1), n_grid=M, grid_features="periodic")
     params, apply = sj.nn.functional(fno)
@@ -184,6 +186,7 @@ def test_minibatch_of_functions_compiles_once_and_resumes_bit_identically(data, 
     assert straight.history.loss == resumed.history.loss
 
 
+@pytest.mark.slow  # compile-bound (5-20 s on 2 cores)
 def test_fit_stages_minibatch_progression_compiles_once_per_stage(data, deeponet):
     _, params, apply = deeponet
     res = sj.pinn.OperatorResidual(apply)
@@ -214,6 +217,7 @@ def test_fit_stages_minibatch_progression_compiles_once_per_stage(data, deeponet
         sj.train.fit_stages(res, params, batch, [5, 5], opt, stage_kwargs=[{}, {"resume": True}])
 
 
+@pytest.mark.slow  # compile-bound (5-20 s on 2 cores)
 @pytest.mark.parametrize("name", ["lbfgs", "levenberg_marquardt"])
 def test_full_batch_second_order_on_an_operator_residual(data, deeponet, name):
     """Defaults from the default initialisation (LM matrix-free: solver cg) lower the loss on the full batch."""
@@ -226,6 +230,7 @@ def test_full_batch_second_order_on_an_operator_residual(data, deeponet, name):
     assert out.history.loss[-1] < 0.05 * out.history.loss[0]
 
 
+@pytest.mark.slow  # compile-bound (5-20 s on 2 cores)
 def test_query_bounds_map_points_and_derivatives(data, deeponet):
     """query_bounds=(lo, hi): the network sees y' = 2 (y - lo) / (hi - lo) - 1; values equal the unmapped residual
     at y', derivatives in y carry the chain-rule factor 2 / (hi - lo)."""
@@ -276,6 +281,7 @@ TINY = {
 SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "operator_learning.yaml")
 
 
+@pytest.mark.slow  # compile-bound (5-20 s on 2 cores)
 def test_small_mode_of_the_shipped_config_writes_a_consistent_report(tmp_path):
     """`--set experiment_options.small=true` (one case, two methods selected): report, figures, JSON, and a
     conclusion recomputed here from the per-run numbers."""
