@@ -720,7 +720,10 @@ ax.grid(True, which="both", alpha=0.3); ax.legend(); plt.show()"""),
 The same comparison with L-BFGS, SGD, batch-size progression (Adam on 20 → 100 → 1000 functions per step,
 `sj.train.fit_stages(..., stage_kwargs=[{"minibatch": ...}, ...])`), an FNO on the Burgers operator and a
 physics-informed DeepONet (dG/dy = u at the sensors, G(u)(0) = 0, as extra residual terms) is
-`configs/operator_learning.yaml` (`sciml-jax run configs/operator_learning.yaml`)."""),
+`configs/operator_learning.yaml` (`sciml-jax run configs/operator_learning.yaml`). On the Burgers case (FNO, 1000
+training functions, 600 s of steps, same loaded machine) both reached the 1e-2 target: LM (mini-batches of 50, CG
+30) 6.0e-3, Adam 8.0e-3; both curves flatten near 7e-3 after ~100 s while the training error keeps falling, so
+that case is limited by generalisation, not by the optimizer. Reports: `docs/results/operator_learning/`."""),
     code("""final = {k: v.history.metrics["test_rel_l2"][-1] for k, v in runs.items()}
 assert all(np.isfinite(v) for v in final.values())
 assert all(v.history.metrics["test_rel_l2"][-1] < v.history.metrics["test_rel_l2"][0] for v in runs.values())
