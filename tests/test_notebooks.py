@@ -43,6 +43,7 @@ def test_all_notebooks_present():
         "03_ntk_spectra.ipynb",
         "04_adaptive_sampling.ipynb",
         "05_inverse_problem.ipynb",
+        "06_operator_learning.ipynb",
     ]
 
 

@@ -559,6 +559,180 @@ if not SMALL:                                                          # the ful
 ]
 
 
+# ----------------------------------------------------------------------------------------------- 06 operator learning
+
+NB06 = [
+    md(f"""# Operator learning: a DeepONet for the antiderivative, Adam vs Levenberg-Marquardt
+
+{badge("06_operator_learning")}
+
+A neural operator learns a map between functions. Here G(u)(y) = ∫₀ʸ u(t) dt on [0, 1], with input functions
+u drawn from a Gaussian random field (length scale 0.2), observed at m = 100 sensors: the first example of the
+DeepONet paper (Lu et al. 2021). A DeepONet G_θ(u)(y) = Σ_k b_k(u) t_k(y) has a *branch* network on the sensor
+values and a *trunk* network on the query point.
+
+In sciml_jax the training loss is the same residual vector as for a PINN,
+r(θ) = (G_θ(u_b)(y_q) − s_bq) / √N over all functions b and points q, so every optimizer and the J / NTK analysis
+apply unchanged: `sj.pinn.OperatorResidual` evaluates it efficiently (the branch once per function, the trunk
+once per query point), and `fit(..., minibatch={{"data": 50}})` trains on mini-batches of *functions*.
+
+We train the same network from the same θ_0 for the same wall-time budget with **Adam on mini-batches** and with
+**Levenberg-Marquardt** (matrix-free: conjugate gradients on (JᵀJ + λI)d = −Jᵀr, each LM step on a fresh mini-batch
+of 200 functions), compare the test error over time, and look at the NTK spectrum of the trained networks.
+Full size: 5 minutes of steps per optimizer plus compilation and evaluations, about 12 minutes on a CPU runtime
+(float64); the same settings as the antiderivative case of `configs/operator_learning.yaml`."""),
+    code(SETUP),
+    code("""import time
+
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+
+import sciml_jax as sj
+
+N_TRAIN, N_TEST, M = (64, 32, 20) if SMALL else (1000, 1000, 100)
+WIDTH = 10 if SMALL else 40
+BUDGET_S = 4 if SMALL else 300          # wall time of steps per optimizer (compilation excluded)
+ADAM_BATCH, LM_BATCH = (8, 16) if SMALL else (50, 200)
+
+data = sj.datasets.antiderivative(key=0, n_train=N_TRAIN, n_test=N_TEST, n_sensors=M,
+                                  **({"n_grf": 201} if SMALL else {}))
+print(f"{N_TRAIN} training and {N_TEST} test functions, {M} sensors; test queries per function: "
+      f"{data.test.y.shape[1]} random points")
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+for b in range(4):
+    axes[0].plot(data.sensors, data.train.u[b])
+    axes[1].plot(data.sensors, data.train.s_grid[b])
+axes[0].set(title="input functions u (at the sensors)", xlabel="x")
+axes[1].set(title="outputs s(y) = ∫₀ʸ u", xlabel="y")
+plt.tight_layout(); plt.show()"""),
+    md("""## The DeepONet and its residual
+
+Training data: every training function observed at the m sensors (`layout="sensors"`: the query points are shared,
+so one step evaluates the trunk m times whatever the number of functions). The test error is measured at the test
+functions' own random query points. `query_bounds=(0, 1)` maps y to [-1, 1] before the trunk (a centred input for
+tanh)."""),
+    code("""model = sj.nn.DeepONet(M, 1, WIDTH, 2, WIDTH, "tanh", key=jax.random.key(0))
+params0, apply = sj.nn.functional(model)
+residual = sj.pinn.OperatorResidual(apply, query_bounds=(0.0, 1.0))
+batch = sj.pinn.operator_batch(data, layout="sensors")          # {"data": (U, S), "queries": Y}
+metrics = {"test_rel_l2": sj.pinn.operator_rel_l2(residual, data),   # test functions, random queries
+           "train_rel_l2": sj.pinn.operator_rel_l2(residual, data, split="train", layout="sensors")}
+print("parameters:", sj.nn.num_params(params0), "| residual rows (full batch):", residual(params0, batch).shape[0])
+
+
+def budget(seconds):
+    # a fit callback: stop once `seconds` of step time have run (compile excluded)
+    return lambda *, history, **_: "stop" if history.last_wall_time() >= seconds else None"""),
+    md("""## Adam on mini-batches vs Levenberg-Marquardt, same budget
+
+Adam: 50 functions per step, learning rate 1e-3 decaying exponentially (×0.01 every 200 000 steps; a fast
+machine does about that many in the budget, a loaded one fewer, ending at a larger rate). LM: Nielsen's damping rule, CG with at most 300 iterations per step, a new
+mini-batch of 200 functions per step (the damping adapts across mini-batches; a fixed subset of 200 functions
+generalised 3× worse in our runs, and the full 1000 made every step 5× more expensive)."""),
+    code("""ADAM_STEPS = 200 if SMALL else 200_000
+adam = optax.adam(optax.exponential_decay(1e-3, ADAM_STEPS, 1e-2))
+lm = sj.optim.levenberg_marquardt(solver="cg", cg_max_steps=50 if SMALL else 300, cg_rtol=1e-8)
+
+runs = {}
+for name, opt, mb, every, steps in (("Adam", adam, ADAM_BATCH, 200 if SMALL else 2000, 3 * ADAM_STEPS // 2),
+                                    ("LM", lm, LM_BATCH, 10, 10**7)):
+    runs[name] = sj.train.fit(residual, params0, batch, opt, steps, minibatch={"data": mb}, key=0,
+                              metrics=metrics, eval_every=every, callbacks=[budget(BUDGET_S)], label=name)
+    h = runs[name].history
+    print(f"{name:5s} {runs[name].step:6d} steps in {runs[name].wall_time_s:5.1f} s "
+          f"(compile {runs[name].compile_time_s:.1f} s): test rel L2 {h.metrics['test_rel_l2'][-1]:.2e}, "
+          f"train {h.metrics['train_rel_l2'][-1]:.2e}")"""),
+    md("""## Test error against wall time
+
+Solid: test rel L2 (test functions at random query points); dotted: the same on the training functions.
+
+What we measured with these settings (`configs/operator_learning.yaml`, antiderivative case, float64, 2 CPU cores
+shared with other jobs, load average ~12): after 300 s of steps LM (430 steps) reached test rel L2 1.25e-3, Adam
+(236 000 steps) 2.9e-3 and full-batch L-BFGS (11 800 steps, in the config only) 2.7e-3. LM passed 1e-2 after 32 s,
+Adam after 115 s. None reached the 1e-3 target in 300 s at that load; an earlier LM run with the same settings at
+load ~6 (540 steps in 203 s) did. Test and train errors stay within 10 % of each other: 1000 training functions are
+enough, the error is the optimizer's. Your numbers depend on
+the machine and its load."""),
+    code("""fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+for name, res in runs.items():
+    h = res.history
+    line, = axes[0].semilogy(h.wall_time_s, h.metrics["test_rel_l2"], label=name)
+    axes[0].semilogy(h.wall_time_s, h.metrics["train_rel_l2"], ls=":", color=line.get_color())
+    axes[1].semilogy(np.maximum(h.eval_steps, 1), h.metrics["test_rel_l2"], label=name)
+axes[0].set(xlabel="wall time of steps (s)", ylabel="rel L2", title="test (solid) and train (dotted) error")
+axes[1].set(xlabel="step", ylabel="test rel L2", xscale="log", title="per step")
+for ax in axes:
+    ax.grid(True, which="both", alpha=0.3); ax.legend()
+plt.tight_layout(); plt.show()
+
+for name, res in runs.items():
+    st = sj.train.summary_stats(res.history, "test_rel_l2", 5)
+    print(f"{name:5s} final {st['final']:.2e}  best {st['best']:.2e}  median of last 5 {st['median_last']:.2e}")"""),
+    code("""U, Y, S = (np.asarray(a) for a in data.deeponet_grid_entry("test"))
+fig, ax = plt.subplots(figsize=(7, 4))
+for b in range(3):
+    order = np.argsort(Y[b, :, 0])
+    y, s = Y[b, order], S[b, order]
+    ax.plot(y[:, 0], s, lw=3, alpha=0.35, color=f"C{b}")
+    for name, ls in (("Adam", ":"), ("LM", "--")):
+        g = residual.predict(runs[name].params, U[b:b + 1], y)[0]
+        ax.plot(y[:, 0], g, ls=ls, color=f"C{b}", label=name if b == 0 else None)
+ax.set(xlabel="y", ylabel="G(u)(y)", title="three test functions: reference (thick) and predictions")
+ax.legend(); plt.show()"""),
+    md("""## NTK spectrum of the trained networks
+
+The empirical NTK K = J Jᵀ of the residual on 8 training functions × 25 sensor points (`sj.analysis.ntk` on the
+operator residual; J from one vector-Jacobian product per row), at θ_0 and after each optimizer.
+
+In our run (200 rows, P = 10 681) the condition number was ~3e11 for θ_0 and for every trained network: training
+does not make this NTK better or worse conditioned. What changes is the scale and the spread: after LM and L-BFGS
+λ_max grew 60× (12 → 790) and the number of eigenvalues above 1e-6 λ_max grew from 31 to 52–58 (Adam: 63), i.e.
+the trained networks use more directions of function space."""),
+    code("""F, Q = (4, 8) if SMALL else (8, 25)
+idx = np.linspace(0, M - 1, Q).round().astype(int)
+U_tr, S_tr = batch["data"]
+small = {"data": (U_tr[:F], S_tr[:F, idx]), "queries": batch["queries"][idx]}
+spectra = {}
+for name, p in (("θ_0", params0), ("Adam", runs["Adam"].params), ("LM", runs["LM"].params)):
+    K = sj.analysis.ntk(residual, p, small)
+    spectra[name] = sj.analysis.spectrum(K)
+    s = spectra[name]
+    print(f"{name:5s} λ_max {float(s.eigenvalues[0]):.2e}  condition number {float(s.condition_number):.2e}  "
+          f"effective rank {float(s.effective_rank):.1f}  (K: {K.size} x {K.size}, P = {K.num_params})")
+fig, ax = plt.subplots(figsize=(7, 4))
+for name, s in spectra.items():
+    ev = np.asarray(s.eigenvalues)
+    ax.semilogy(np.arange(1, ev.size + 1), np.where(ev > 0, ev / ev[0], np.nan), label=name)
+ax.set(xlabel="index i", ylabel="λ_i / λ_1", title="NTK eigenvalues (normalised)")
+ax.grid(True, which="both", alpha=0.3); ax.legend(); plt.show()"""),
+    md("""## What this shows
+
+* The operator-learning loss is a residual vector like a PINN's, so Levenberg-Marquardt applies unchanged; with
+  matrix-free CG and a fresh mini-batch of 200 functions per step it beat mini-batch Adam at equal wall time in
+  our runs (1.25e-3 against 2.9e-3 after 300 s on a loaded 2-core CPU, 2.3× lower), and it got to 1e-2 about
+  3.5× sooner.
+* Not every curvature-aware method wins: full-batch L-BFGS ended level with Adam (2.7e-3), and LM on the full
+  batch (CG 100, a separate run at load ~10) got to 1e-2 fastest (29 s) but stalled at 2.5e-3: the rotating
+  mini-batches of 200 functions are what made LM win here.
+* The 1e-3 target of 5 minutes was met only when the machine was less loaded; it is about 540 LM steps.
+
+The same comparison with L-BFGS, SGD, batch-size progression (Adam on 20 → 100 → 1000 functions per step,
+`sj.train.fit_stages(..., stage_kwargs=[{"minibatch": ...}, ...])`), an FNO on the Burgers operator and a
+physics-informed DeepONet (dG/dy = u at the sensors, G(u)(0) = 0, as extra residual terms) is
+`configs/operator_learning.yaml` (`sciml-jax run configs/operator_learning.yaml`). On the Burgers case (FNO, 1000
+training functions, 600 s of steps, same loaded machine) both reached the 1e-2 target: LM (mini-batches of 50, CG
+30) 6.0e-3, Adam 8.0e-3; both curves flatten near 7e-3 after ~100 s while the training error keeps falling, so
+that case is limited by generalisation, not by the optimizer. Reports: `docs/results/operator_learning/`."""),
+    code("""final = {k: v.history.metrics["test_rel_l2"][-1] for k, v in runs.items()}
+assert all(np.isfinite(v) for v in final.values())
+assert all(v.history.metrics["test_rel_l2"][-1] < v.history.metrics["test_rel_l2"][0] for v in runs.values())
+if not SMALL:  # loose: in our runs LM ended at ~1e-3 and Adam at ~3e-3 after 300 s
+    assert final["LM"] < 1e-2 and final["Adam"] < 3e-2"""),
+]
+
 # ----------------------------------------------------------------------------------------------- 04 sampling (filled in below)
 
 def build_all(nb04_cells):
@@ -568,6 +742,7 @@ def build_all(nb04_cells):
     notebook("03_ntk_spectra", NB03)
     notebook("04_adaptive_sampling", nb04_cells)
     notebook("05_inverse_problem", NB05)
+    notebook("06_operator_learning", NB06)
 
 
 NB04 = [

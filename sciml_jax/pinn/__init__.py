@@ -8,3 +8,8 @@ from ._residual import UnknownValue as UnknownValue
 from ._residual import metrics as metrics
 from ._residual import rel_l2 as rel_l2
 from ._residual import residual as residual
+from ._operator import OperatorRelL2 as OperatorRelL2
+from ._operator import OperatorResidual as OperatorResidual
+from ._operator import OperatorTerm as OperatorTerm
+from ._operator import operator_batch as operator_batch
+from ._operator import operator_rel_l2 as operator_rel_l2
