@@ -490,3 +490,29 @@ def test_regression_problem():
         A.regression_1d(frequencies=[1, 2], amplitudes=[1.0])
     with pytest.raises(ValueError, match="lo must be < hi"):
         A.regression_1d(lo=1.0, hi=0.0)
+
+
+def test_eager_analysis_calls_are_compiled_once_per_structure():
+    """ntk / jacobian / gauss_newton called again with the same residual structure and shapes trace nothing: new
+    parameter values, points and loss weights are data (the analysis programs are cached like fit's step)."""
+    traced = []
+
+    def pde(u, x):
+        traced.append(1)
+        return -sj.operators.laplacian(u)(x) - jnp.pi**2 * jnp.sin(jnp.pi * x[0])
+
+    prob = _problem({"pde": Term("interior", pde), "bc": Term("interior", lambda u, x: u(x))}, name="cache_probe")
+    params, apply = sj.nn.functional(sj.nn.MLP(1, 1, 6, 1, key=jax.random.PRNGKey(0)))
+    batch = {"interior": jnp.linspace(-1, 1, 8)[:, None]}
+    first = A.ntk(sj.pinn.residual(prob, apply), params, batch)
+    A.jacobian(sj.pinn.residual(prob, apply), params, batch)
+    A.gauss_newton(sj.pinn.residual(prob, apply), params, batch)
+    seen = len(traced)
+    params2 = jax.tree.map(lambda a: 1.5 * a, params)
+    batch2 = {"interior": jnp.linspace(-0.5, 0.9, 8)[:, None]}
+    res2 = sj.pinn.residual(prob, apply, {"bc": 3.0})
+    second = A.ntk(res2, params2, batch2)
+    A.jacobian(res2, params2, batch2)
+    A.gauss_newton(res2, params2, batch2)
+    assert len(traced) == seen  # nothing traced again
+    assert not np.allclose(np.asarray(first.K), np.asarray(second.K))  # the new values were used

@@ -194,6 +194,9 @@ class Residual(eqx.Module):
 
     def slices(self, params: Any, batch: Batch) -> dict[str, slice]:
         """Row ranges of each term inside r (static: depends on shapes only, computed abstractly)."""
+        key = _shape_key(self, params, batch)
+        if key is not None and key in _SLICES:
+            return dict(_SLICES[key])
         # a fresh lambda, not the bound method: JAX caches on the function and would compare this module's arrays
         shapes = jax.eval_shape(lambda p, b: self.terms(p, b), params, batch)
         out, start = {}, 0
@@ -201,7 +204,11 @@ class Residual(eqx.Module):
             size = int(np.prod(shapes[name].shape))
             out[name] = slice(start, start + size)
             start += size
-        return out
+        if key is not None:
+            if len(_SLICES) >= 256:
+                _SLICES.pop(next(iter(_SLICES)))
+            _SLICES[key] = out
+        return dict(out)
 
     def loss(self, params: Any, batch: Batch, weights: Mapping[str, Any] | None = None) -> jax.Array:
         """L(θ) = ½‖r(θ)‖²."""
@@ -275,6 +282,24 @@ class Residual(eqx.Module):
                     f"term {name!r} gives a residual of shape {tuple(s.shape)} at one point; expected a scalar or a "
                     "vector (check for a broadcast, e.g. (n,) minus (n, 1) data)"
                 )
+
+
+# Row ranges depend only on the residual's structure and the shapes of parameters and batch (coefficient and weight
+# values are array leaves), so they are computed once per such key instead of tracing the residual on every call.
+_SLICES: dict = {}
+
+
+def _shape_key(res: Any, params: Any, batch: Any) -> Any:
+    """A hashable key of (static structure of ``res``, shapes and dtypes of its arrays, params and batch), or None."""
+    dyn, static = eqx.partition(res, eqx.is_array)
+    leaves, treedef = jax.tree.flatten((dyn, params, batch))
+    try:
+        key = (jax.tree.flatten(static), treedef, tuple((np.shape(x), np.result_type(x)) for x in leaves))
+        key = (tuple(key[0][0]), key[0][1], key[1], key[2])
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def residual(
