@@ -13,3 +13,5 @@ from ._train import register as register
 from . import _spectral as _spectral  # registers experiments
 from . import _sampling as _sampling  # registers sharp_gradient_sampling, biharmonic_stiffness
 from . import _ablation as _ablation  # registers switch_ablation
+from . import _bench as _bench  # registers bench
+from ._bench import WallTimeBudget as WallTimeBudget
