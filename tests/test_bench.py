@@ -86,11 +86,12 @@ class _History:
 def test_budget_stops_a_run(tmp_path):
     raw = json.loads(json.dumps(TINY))
     raw["train"] = {"steps": 100_000, "eval_every": 10}
-    raw["experiment_options"].update(seeds=[3], budget_s=0.2, optimizers={"adam": TINY["experiment_options"][
-        "optimizers"]["adam"]})
-    raw["experiment_options"]["problems"]["poisson"]["optimizers"] = {}
+    # only adam runs; the problem-level override of the unselected lm is checked and ignored
+    raw["experiment_options"].update(seeds=[3], budget_s=0.2, only_optimizers=["adam"])
+    raw["experiment_options"]["problems"]["poisson"]["optimizers"] = {"lm": {"train": {"steps": 40}}}
     m = experiments.run_config(config.from_dict(raw), str(tmp_path / "b"), progress=False)["bench_tiny"]
     (run,) = m["runs"]
+    assert run["optimizer"] == "adam" and list(m["table"]["poisson"]) == ["adam"]
     assert run["budget_stop"] and run["status"] == "stopped"
     # stopped at the first chunk end past the budget: its wall time is past 0.2 s, the one before was not
     wt = run["curve"]["wall_time_s"]
@@ -119,6 +120,8 @@ def test_wall_time_budget_callback():
     (("experiment_options", "problems", "poisson", "model"), {"widht": 3}, r"model\.widht: unknown key"),
     (("experiment_options", "problems", "poisson", "target"), 2.0, r"target: expected a rel L2 level in \(0, 1\)"),
     (("experiment_options", "head_to_head"), ["nope"], "head_to_head: expected distinct names among adam, lm"),
+    (("experiment_options", "only_optimizers"), ["nope"], "only_optimizers: expected distinct names among adam, lm"),
+    (("experiment_options", "only_problems"), [], "only_problems: expected distinct names among poisson"),
 ])
 def test_bad_options_are_refused(path, value, match):
     raw = json.loads(json.dumps(TINY))
@@ -141,3 +144,28 @@ def test_suite_configs_validate():
         cfg = config.load(f)
         assert cfg.experiment == "bench" and cfg.dtype == "float64", f
         assert math.isfinite(len(cfg.experiment_options["optimizers"]))
+
+
+def test_wave_second_mode_wavenumber():
+    """wave_1d(k=5) (the setting of Rathore et al. 2024): the exact solution solves u_tt = c^2 u_xx, starts at rest
+    from sin(pi x) + 0.5 sin(5 pi x) and vanishes at x = 0, 1; k = 4 stays the default."""
+    import jax
+    import jax.numpy as jnp
+
+    from sciml_jax import problems
+
+    p = problems.get("wave_1d", c=2.0, k=5)
+    assert p.options == {"c": 2.0, "k": 5} and problems.get("wave_1d").options == {"c": 2.0}
+    u = p.exact
+    x = jnp.array([[0.3, 0.4], [0.71, 0.05], [0.5, 0.93]], dtype=jnp.float64)
+    hess = jax.vmap(jax.hessian(u))(x)
+    scale = (5 * np.pi * 2.0) ** 2  # largest second derivative: the rounding error of the residual scales with it
+    np.testing.assert_allclose(hess[:, 1, 1], 4.0 * hess[:, 0, 0], atol=1e-12 * scale)
+    x0 = jnp.array([[0.3, 0.0], [0.71, 0.0]], dtype=jnp.float64)
+    np.testing.assert_allclose(jax.vmap(u)(x0), np.sin(np.pi * x0[:, 0]) + 0.5 * np.sin(5 * np.pi * x0[:, 0]),
+                               rtol=1e-13)
+    np.testing.assert_allclose(jax.vmap(jax.grad(u))(x0)[:, 1], 0.0, atol=1e-12 * 5 * np.pi * 2.0)
+    np.testing.assert_allclose(jax.vmap(u)(jnp.array([[0.0, 0.37], [1.0, 0.37]], dtype=jnp.float64)), 0.0,
+                               atol=1e-14)
+    with pytest.raises(ValueError, match="k"):
+        problems.get("wave_1d", k=0)

@@ -158,6 +158,9 @@ class BenchOptions(_report.Options):
     reuse: path of an earlier suite's ``runs.jsonl``: a run whose problem, optimizer, seed, budget and full
         config match a record there is taken from it instead of being trained again (to continue an interrupted
         suite into a new output folder).
+    only_problems, only_optimizers: run only these labels (lists of distinct labels; default: all), e.g. a quick
+        look at part of a suite from the command line without editing it; per-problem optimizer overrides of the
+        labels left out are checked and ignored.
     """
 
     optimizers: dict | None = None
@@ -167,6 +170,8 @@ class BenchOptions(_report.Options):
     levels: list = dataclasses.field(default_factory=lambda: [1e-2, 1e-3, 1e-4, 1e-5, 1e-6])
     head_to_head: list | None = None
     reuse: str | None = None
+    only_problems: list | None = None
+    only_optimizers: list | None = None
 
     def check(self, cfg: Any) -> None:
         self.seeds = _check_seeds(self.seeds, cfg.seed)
@@ -195,11 +200,22 @@ class BenchOptions(_report.Options):
         self.head_to_head = _report.check_names(h2h, "head_to_head", labels, empty=True)
         if self.reuse is not None and not os.path.isfile(self.reuse):
             raise ValueError(f"experiment_options.reuse: {self.reuse!r} is not a file (an earlier suite's runs.jsonl)")
+        # problem-level optimizer overrides are checked against every label, then the selection is applied
+        _cells(cfg, self.problems, self.optimizers, self.budget_s, check_only=True)
+        if self.only_optimizers is not None:
+            keep = _report.check_names(self.only_optimizers, "only_optimizers", labels)
+            self.optimizers = {o: self.optimizers[o] for o in labels if o in keep}
+            self.head_to_head = [o for o in self.head_to_head if o in keep]
+        if self.only_problems is not None:
+            keep = _report.check_names(self.only_problems, "only_problems", list(self.problems))
+            self.problems = {p: v for p, v in self.problems.items() if p in keep}
         self.cells, self.meta = _cells(cfg, self.problems, self.optimizers, self.budget_s)
 
 
-def _cells(cfg: Any, problems: Mapping[str, dict], optimizers: Mapping[str, dict], budget_s: float | None):
-    """One validated single-run config per (problem, optimizer), and each problem's benchmark settings."""
+def _cells(cfg: Any, problems: Mapping[str, dict], optimizers: Mapping[str, dict], budget_s: float | None,
+           check_only: bool = False):
+    """One validated single-run config per (problem, optimizer), and each problem's benchmark settings
+    (``check_only``: only the labels of the problem-level optimizer overrides are checked; returns None)."""
     base = _config.to_dict(cfg)
     base.update(experiment="train", experiment_options={}, compare=None)
     base["train"] = {**base["train"], "stages": None, "checkpoint_every": None}
@@ -209,10 +225,14 @@ def _cells(cfg: Any, problems: Mapping[str, dict], optimizers: Mapping[str, dict
         where = f"experiment_options.problems.{p}"
         override = {k: v for k, v in entry.items() if k not in _PROBLEM_KEYS}
         per_opt = entry.get("optimizers") or {}
+        if not check_only and isinstance(per_opt, Mapping):  # checked on every label first; drop unselected ones
+            per_opt = {k: v for k, v in per_opt.items() if k in optimizers}
         if not isinstance(per_opt, Mapping) or any(k not in optimizers for k in per_opt) or any(
                 not isinstance(v, Mapping) for v in per_opt.values()):
             raise ValueError(f"{where}.optimizers: expected a mapping optimizer label -> partial config override, "
                              f"labels among {', '.join(optimizers)}; got {per_opt!r}")
+        if check_only:
+            continue
         cells[p] = {}
         for o, opt_override in optimizers.items():
             merged = _config._deep_merge(_config._deep_merge(base, override), opt_override)
@@ -240,7 +260,7 @@ def _cells(cfg: Any, problems: Mapping[str, dict], optimizers: Mapping[str, dict
             "published": _check_published(entry.get("published"), f"{where}.published"),
             "target": None if target is None else float(target), "note": note,
         }
-    return cells, meta
+    return None if check_only else (cells, meta)
 
 
 # ----------------------------------------------------------------------------------------------- one run
