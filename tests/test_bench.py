@@ -97,6 +97,12 @@ def test_budget_stops_a_run(tmp_path):
     # stopped at the first chunk end past the budget: its wall time is past 0.2 s, the one before was not
     wt = run["curve"]["wall_time_s"]
     assert wt[-1] >= 0.2 and wt[-2] < 0.2 and run["steps"] < 100_000 and run["steps"] % 10 == 0
+    # continuing into a new folder: the finished run is taken from runs.jsonl (a new description does not matter)
+    raw["description"] = "continued"
+    raw["experiment_options"]["reuse"] = str(tmp_path / "b" / "runs.jsonl")
+    again = experiments.run_config(config.from_dict(raw), str(tmp_path / "c"), progress=False)["bench_tiny"]
+    assert again["runs"][0]["curve"] == run["curve"] and again["runs"][0]["steps"] == run["steps"]
+    assert "(1 taken from" in (tmp_path / "c" / "report.md").read_text()
 
 
 def test_wall_time_budget_callback():

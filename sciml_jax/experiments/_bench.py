@@ -313,8 +313,15 @@ def _run(setup: Any, opt: Any, budget_s: float | None, levels: Sequence[float]) 
 
 def _cell_key(cell: Any, p: str, o: str, seed: int, budget_s: float | None) -> str:
     return json.dumps({"problem": p, "optimizer": o, "seed": seed, "budget_s": budget_s,
-                       "config": _config.to_dict(dataclasses.replace(cell, seed=seed, name="cell"))},
+                       "config": _config.to_dict(dataclasses.replace(cell, seed=seed, name="cell", description=""))},
                       sort_keys=True, default=str)
+
+
+def _normalised_key(key: str) -> str:
+    """A stored key with the config's name and description blanked (they do not change a run), as ``_cell_key``."""
+    k = json.loads(key)
+    k["config"] = {**k["config"], "name": "cell", "description": ""}
+    return json.dumps(k, sort_keys=True, default=str)
 
 
 def _load_reuse(path: str | None) -> dict[str, dict]:
@@ -327,7 +334,7 @@ def _load_reuse(path: str | None) -> dict[str, dict]:
             if line:
                 rec = json.loads(line)
                 if "key" in rec:
-                    out[rec["key"]] = rec
+                    out[_normalised_key(rec["key"])] = rec
     return out
 
 
