@@ -14,3 +14,5 @@ from . import _spectral as _spectral  # registers experiments
 from . import _sampling as _sampling  # registers sharp_gradient_sampling, biharmonic_stiffness
 from . import _ablation as _ablation  # registers switch_ablation
 from . import _operator as _operator  # registers operator_learning
+from . import _bench as _bench  # registers bench
+from ._bench import WallTimeBudget as WallTimeBudget

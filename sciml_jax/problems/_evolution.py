@@ -215,12 +215,12 @@ def reaction_1d(rho=1.0) -> Problem:
 
 
 def _wave_exact(x, c):
-    xs, t = x[0], x[-1]
-    return jnp.sin(_PI * xs) * jnp.cos(c["c"] * _PI * t) + 0.5 * jnp.sin(4 * _PI * xs) * jnp.cos(4 * c["c"] * _PI * t)
+    xs, t, k = x[0], x[-1], c["k"]
+    return jnp.sin(_PI * xs) * jnp.cos(c["c"] * _PI * t) + 0.5 * jnp.sin(k * _PI * xs) * jnp.cos(k * c["c"] * _PI * t)
 
 
-def _wave_u0(x):
-    return jnp.sin(_PI * x[0]) + 0.5 * jnp.sin(4 * _PI * x[0])
+def _wave_u0(x, c):
+    return jnp.sin(_PI * x[0]) + 0.5 * jnp.sin(c["k"] * _PI * x[0])
 
 
 def _wave_pde(u, x, c):
@@ -231,27 +231,30 @@ def _wave_ic_t(u, x):
     return ops.time_derivative(u)(x)
 
 
-def wave_1d(c=2.0) -> Problem:
+def wave_1d(c=2.0, k=4) -> Problem:
     """1-D wave equation with two standing modes (the multi-scale benchmark of Wang, Yu & Perdikaris 2022).
 
     Math: u_tt = c^2 u_xx on x in [0, 1], t in [0, 1], with
 
-        u*(x, t) = sin(pi x) cos(c pi t) + 0.5 sin(4 pi x) cos(4 c pi t),
+        u*(x, t) = sin(pi x) cos(c pi t) + 0.5 sin(k pi x) cos(k c pi t),
 
-    u = 0 at x = 0, 1, u(x, 0) = sin(pi x) + 0.5 sin(4 pi x) and u_t(x, 0) = 0. Reference: S. Wang, X. Yu,
+    u = 0 at x = 0, 1, u(x, 0) = sin(pi x) + 0.5 sin(k pi x) and u_t(x, 0) = 0. Reference: S. Wang, X. Yu,
     P. Perdikaris, "When and why PINNs fail to train: a neural tangent kernel perspective", J. Comput. Phys. 449
-    (2022) (c = 2).
+    (2022) (c = 2, k = 4); Rathore, Lei, Frangella, Lu & Udell, "Challenges in training PINNs: a loss landscape
+    perspective", ICML 2024, use c = 2, k = 5 (their beta).
 
     Terms: ``pde`` (interior): u_tt - c^2 u_xx; ``bc`` (boundary): u - u*; ``ic`` (initial): u - u*(x, 0);
     ``ic_t`` (initial): u_t (the initial velocity is zero).
 
     Args:
         c: wave speed, a real > 0.
+        k: wavenumber of the second mode, an integer >= 1 (u = 0 at x = 1 needs an integer).
 
     Returns:
         A :class:`Problem` on ``SpaceTime(Interval(0, 1), 0, 1)``, points ``(2,)`` = (x, t).
     """
     cf = real(c, "c", "wave_1d", low=0.0)
+    kf = float(integer(k, "k", "wave_1d", low=1))
 
     return Problem(
         name="wave_1d",
@@ -259,18 +262,18 @@ def wave_1d(c=2.0) -> Problem:
         terms={
             "pde": Term("interior", _wave_pde, "u_tt - c^2 u_xx = 0"),
             "bc": _dirichlet(_wave_exact),
-            "ic": _initial(_wave_u0, "sin(pi x) + 0.5 sin(4 pi x)"),
+            "ic": _initial(_wave_u0, "sin(pi x) + 0.5 sin(k pi x)"),
             "ic_t": Term("initial", _wave_ic_t, "u_t(x, 0) = 0"),
         },
         exact=_wave_exact,
         default_points={"interior": 2000, "boundary": 200, "initial": 200},
         order=2,
-        options={"c": _as_given(c, cf)},
+        options={"c": _as_given(c, cf), **({} if k == 4 else {"k": int(kf)})},
         description=(
-            "u_tt = c^2 u_xx on [0, 1] x [0, 1], exact u = sin(pi x) cos(c pi t) + 0.5 sin(4 pi x) cos(4 c pi t) "
-            "(Wang, Yu & Perdikaris 2022)."
+            "u_tt = c^2 u_xx on [0, 1] x [0, 1], exact u = sin(pi x) cos(c pi t) + 0.5 sin(k pi x) cos(k c pi t) "
+            "(Wang, Yu & Perdikaris 2022: k = 4)."
         ),
-        coeffs={"c": cf},
+        coeffs={"c": cf, "k": kf},
     )
 
 
