@@ -8,7 +8,6 @@ A problem's "target" config is the same experiment with one problem and one opti
 
 from __future__ import annotations
 
-import copy
 import csv
 import dataclasses
 import json
