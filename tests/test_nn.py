@@ -108,6 +108,7 @@ def test_functional_apply_matches_model_and_excludes_fourier_matrix():
     assert apply(stepped, x) != apply(params, x)
 
 
+@pytest.mark.slow
 def test_jit_vmap_grad_and_derivatives_agree_with_finite_differences():
     model = MLP(2, 1, 16, 2, key=jax.random.key(2))
     params, apply = functional(model)

@@ -231,6 +231,7 @@ def test_vector_valued_laplacian_is_componentwise():
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [2, 7])
 def test_all_laplacian_paths_match_hessian_trace_on_mlp(d):
     params = init_tanh_mlp(d, seed=d)
@@ -294,6 +295,7 @@ def test_vector_output_mlp_paths_agree():
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_jit_and_vmap_over_points():
     d = 3
     params = init_tanh_mlp(d, seed=4)

@@ -446,6 +446,7 @@ def test_geodesic_lm_reaches_the_same_minimiser(name, references):
     assert int(state.accepted) >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", ["dense_param", "dense_sample", "qr", "cg"])
 def test_geodesic_step_matches_closed_form(solver):
     """One accelerated step equals v + a/2 with v, a from numpy and the analytic second derivative of r.

@@ -79,6 +79,7 @@ def test_curvature_logs_efficiency_and_agreement():
     assert rows[fired]["switch.curvature.efficiency"] < 0.1
 
 
+@pytest.mark.slow
 def test_fit_records_switch_diagnostics_and_plot(tmp_path):
     t = jnp.linspace(0.0, 2.0, 20)[:, None]
     y = 1.5 * jnp.exp(-0.7 * t[:, 0])

@@ -74,6 +74,7 @@ def test_exact_solution_has_zero_residual_and_rel_l2(setup):
     assert float(twice(params)) == pytest.approx(1.0, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_residual_is_differentiable_and_jittable(setup):
     prob, params, apply, batch = setup
     res = sj.pinn.residual(prob, apply)

@@ -357,6 +357,7 @@ def test_high_dimensional_eval_points_are_quasi_random_interior():
     assert np.max(np.abs(x.mean(axis=0) - 0.5)) < 5e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["convection_1d", "burgers_1d"])
 def test_terms_differentiate_with_respect_to_model_parameters(name):
     # Training differentiates every term through the model's parameters; these two build residuals from several

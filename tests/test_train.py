@@ -102,6 +102,7 @@ def test_optax_lbfgs_works_as_is_and_inside_a_chain():
         assert out.history.loss[-1] < 1e-2 * adam.history.loss[-1]  # quasi-Newton refines far beyond Adam's loss
 
 
+@pytest.mark.slow
 def test_extra_args_reach_the_optimizer():
     _, params, _, batch, res = _setup()
 
