@@ -598,3 +598,24 @@ def test_nested_hybrid_config_builds_and_switches_on_grad_norm():
     _, s = opt.update(g, opt.init(p), p, **kw)
     assert int(s.phase) == 1 and int(s.switch_step) == 0
     assert sj.optim.reason_names(int(s.reason)) == ["grad_norm"]
+
+
+def test_equal_options_give_the_same_transform_and_share_the_compiled_step():
+    """Optimizers built twice with equal options are one object (fit's compile cache knows transforms by the
+    identity of their functions), so the second fit compiles nothing; other options give another transform."""
+    assert sj.optim.lbfgs() is sj.optim.lbfgs()
+    assert sj.optim.lbfgs(memory_size=5) is not sj.optim.lbfgs(memory_size=6)
+    spec = dict(first={"name": "adam", "learning_rate": 1e-3}, second={"name": "lbfgs"}, switch={"after_steps": 5})
+    assert sj.optim.get("hybrid", **spec) is sj.optim.get("hybrid", **spec)
+    assert sj.optim.get("hybrid", **{**spec, "switch": {"after_steps": 6}}) is not sj.optim.get("hybrid", **spec)
+    # 1 and 1.0 are different options (types kept apart in the key)
+    assert sj.optim.levenberg_marquardt(damping=1) is not sj.optim.levenberg_marquardt(damping=1.0)
+
+    prob = sj.problems.get("poisson_1d", k=1)
+    params, apply = sj.nn.functional(sj.nn.MLP(1, 1, 4, 1, key=jax.random.PRNGKey(0)))
+    batch = sj.sampling.sample(prob.domain, {"interior": 8, "boundary": 2}, "sobol", 0)
+    res = sj.pinn.residual(prob, apply)
+    sj.train.fit(res, params, batch, sj.optim.lbfgs(memory_size=3), 4, progress=False)
+    misses = sj.train.cache_info()["misses"]
+    again = sj.train.fit(res, params, batch, sj.optim.lbfgs(memory_size=3), 4, progress=False)
+    assert sj.train.cache_info()["misses"] == misses and again.compile_time_s == 0.0

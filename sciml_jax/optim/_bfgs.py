@@ -43,6 +43,7 @@ import optax
 
 from ._lbfgs import linesearch_value_and_grad, check_linesearch_options, final_types, linesearch_step, zoom_linesearch
 from ._util import param_dtype
+from ._util import memoized
 
 VARIANTS = ("bfgs", "ssbfgs", "ssbroyden")
 SCALINGS = ("al_baali", "oren_luenberger")
@@ -289,6 +290,7 @@ _ARGS_DOC = """
 """
 
 
+@memoized
 def bfgs(
     max_linesearch_steps: int = 30,
     max_learning_rate: float | None = None,
@@ -300,6 +302,7 @@ def bfgs(
     return _quasi_newton("bfgs", "al_baali", initial_scale, max_linesearch_steps, max_learning_rate, stall_rtol)
 
 
+@memoized
 def ssbfgs(
     max_linesearch_steps: int = 30,
     max_learning_rate: float | None = None,
@@ -312,6 +315,7 @@ def ssbfgs(
     return _quasi_newton("ssbfgs", scaling, initial_scale, max_linesearch_steps, max_learning_rate, stall_rtol)
 
 
+@memoized
 def ssbroyden(
     max_linesearch_steps: int = 30,
     max_learning_rate: float | None = None,

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from ._util import param_dtype
+from ._util import memoized
 
 # Reason bits, stable across runs so that a recorded `reason` can be decoded anywhere (see `reason_names`).
 REASON_BITS = {"after_steps": 1, "plateau": 2, "grad_norm": 4, "curvature": 8, "custom": 16}
@@ -386,6 +387,7 @@ def _wrap(tx):
     return optax.with_extra_args_support(tx)
 
 
+@memoized
 def hybrid(
     first: optax.GradientTransformation,
     second: optax.GradientTransformation,

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from ._util import param_dtype
+from ._util import memoized
 
 
 class LBFGSState(NamedTuple):
@@ -104,6 +105,7 @@ def linesearch_step(inner, inner_state, updates, params, value, grad, value_fn, 
     return new_updates, inner_state, norm.astype(dtype), stalled, ls_steps, dec_err
 
 
+@memoized
 def lbfgs(
     memory_size: int = 10,
     max_linesearch_steps: int = 30,

@@ -53,6 +53,7 @@ import lineax as lx
 import optax
 
 from ._util import param_dtype
+from ._util import memoized
 
 SOLVERS = ("auto", "dense_param", "dense_sample", "cg", "qr", "lstsq")
 PRECONDITIONERS = ("none", "nystrom", "jacobi")
@@ -412,6 +413,7 @@ def _cg_preconditioner(lin, state, lam, kind, rank, every, probes):
     return _nystrom_inverse(factors, lam), factors, age
 
 
+@memoized
 def levenberg_marquardt(
     damping: float | None = None,
     solver: str = "auto",
@@ -588,6 +590,7 @@ def _gn_with_search(name: str, damping: float, solver: str, etas: jax.Array | No
     return optax.GradientTransformationExtraArgs(init, update)
 
 
+@memoized
 def gauss_newton(
     damping: float = 0.0,
     solver: str = "auto",
@@ -659,6 +662,7 @@ def _column_scaled(lin: _Linearisation, col: jax.Array) -> _Linearisation:
     )
 
 
+@memoized
 def engd(
     damping: float = 1e-3,
     solver: str = "auto",
@@ -865,6 +869,7 @@ class NewtonState(NamedTuple):
     high_accuracy = True
 
 
+@memoized
 def newton(damping: float = 1e-3, *, min_damping: float = 1e-15, max_damping: float = 1e15):
     """Damped Newton for small P: d = -(H + λI)⁻¹ ∇L with the dense Hessian H (P × P) of ``value_fn``.
 

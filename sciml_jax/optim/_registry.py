@@ -9,12 +9,17 @@ from typing import Any
 
 import optax
 
+from ._util import memoized
+
 _REGISTRY: dict[str, Callable[..., optax.GradientTransformation]] = {}
 
 
 def register(name: str, factory: Callable[..., optax.GradientTransformation]) -> None:
-    """Make ``factory`` selectable by ``name`` in configs (its keyword arguments become the allowed options)."""
-    _REGISTRY[name] = factory
+    """Make ``factory`` selectable by ``name`` in configs (its keyword arguments become the allowed options).
+
+    Equal options give the same transform object (:func:`memoized`), so runs built from equal configs share
+    fit's compiled step."""
+    _REGISTRY[name] = memoized(factory)
 
 
 def names() -> list[str]:

@@ -294,7 +294,7 @@ def _shape_key(res: Any, params: Any, batch: Any) -> Any:
     dyn, static = eqx.partition(res, eqx.is_array)
     leaves, treedef = jax.tree.flatten((dyn, params, batch))
     try:
-        key = (jax.tree.flatten(static), treedef, tuple((np.shape(x), np.result_type(x)) for x in leaves))
+        key = (jax.tree.flatten(static), treedef, tuple((np.shape(x), str(getattr(x, "dtype", type(x).__name__))) for x in leaves))
         key = (tuple(key[0][0]), key[0][1], key[1], key[2])
         hash(key)
     except TypeError:
