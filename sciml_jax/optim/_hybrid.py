@@ -354,7 +354,11 @@ class HybridState(NamedTuple):
         hold_until: the switch criterion is ignored before this step (after a fallback).
         anchor_params: parameters at the last switch (the rollback target).
         anchor_value: loss at the last switch.
-        first_state, second_state, criterion_state: the inner states.
+        first_state, second_state, criterion_state: the inner states. The built-in criteria's states log what
+            they decide on (``logged_info`` walks into them): ``switch.after_steps.steps``,
+            ``switch.plateau.rel_change``, ``switch.grad_norm.grad_norm`` / ``.ratio``,
+            ``switch.curvature.efficiency`` / ``.agreement``; ``sciml_jax.plotting.plot_switch_diagnostics`` draws
+            them with the switch marked. They are updated only while the first optimizer runs.
     """
 
     count: jax.Array
