@@ -544,15 +544,6 @@ def _ntk_summary(res: Any, params: Any, batch: dict, rows: np.ndarray | None) ->
 # ----------------------------------------------------------------------------------------------- statistics
 
 
-def _at_time(h: train.History, metric: str, t: float) -> float | None:
-    """The metric at the last evaluation at or before wall time t (None if there is none)."""
-    best = None
-    for tt, v in zip(h.wall_time_s, h.metrics.get(metric, [])):
-        if tt <= t + 1e-12:
-            best = v
-    return finite(best)
-
-
 def _med(values: Sequence[Any]) -> dict:
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
     if v.size == 0:
@@ -856,7 +847,7 @@ def operator_learning(cfg: _config.RunConfig, out_dir: str, opts: OperatorOption
         "report": os.path.join(out_dir, "report.md"),
         **environment(cfg),
     }
-    write_outputs(out_dir, cfg, lines, _clean(summary))
+    write_outputs(out_dir, cfg, lines, summary)
     return summary
 
 
@@ -877,20 +868,6 @@ def _at_time_curve(curve: Mapping[str, list], t: float) -> float | None:
         if tt <= t + 1e-9:
             best = v
     return finite(best)
-
-
-def _clean(o: Any) -> Any:
-    if isinstance(o, Mapping):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (np.floating, np.integer)):
-        o = o.item()
-    if isinstance(o, np.ndarray):
-        return _clean(o.tolist())
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
 
 
 def _write_csv(path: str, runs: list[dict], levels: Sequence[float]) -> None:

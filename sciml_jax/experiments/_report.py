@@ -117,11 +117,14 @@ def figure_lines(figs: Mapping[str, str]) -> list[str]:
 
 
 def clean(o: Any) -> Any:
-    """JSON-safe copy: numpy scalars to Python, non-finite floats to None, private ``_keys`` dropped."""
+    """JSON-safe copy: numpy arrays to lists, numpy scalars to Python, non-finite floats to None, private ``_keys``
+    dropped."""
     if isinstance(o, Mapping):
         return {str(k): clean(v) for k, v in o.items() if not str(k).startswith("_")}
     if isinstance(o, (list, tuple)):
         return [clean(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return clean(o.tolist())
     if isinstance(o, (np.floating, np.integer, np.bool_)):
         o = o.item()
     return None if isinstance(o, float) and not math.isfinite(o) else o
