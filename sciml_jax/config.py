@@ -85,6 +85,9 @@ class AdaptiveSamplingConfig:
     replace: float = 0.1  # rar_d: fraction of the points exchanged per event
     term: str = "pde"  # residual term driving the sampling; its point set is moved
     sampler: str = "sobol"  # static sampler of the candidate pool
+    # no events from this global step on (then the points stay fixed, so a second-order method can converge on
+    # them); null: until the run's last step
+    until: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +169,7 @@ _CHOICES = {
 
 _POSITIVE = {
     "model.width", "model.depth", "train.eval_every", "train.chunk", "train.checkpoint_every", "train.median_of_last",
-    "sampling.adaptive.every", "sampling.adaptive.candidates",
+    "sampling.adaptive.every", "sampling.adaptive.candidates", "sampling.adaptive.until",
 }
 _NONNEGATIVE = {"model.fourier_features", "train.steps", "seed"}
 

@@ -246,6 +246,29 @@ def test_config_block_is_validated():
         ({"method": "rad", "every": 3, "term": "bcx"}, "sampling.adaptive.term"),
         ({"method": "rad", "every": -3}, "sampling.adaptive.every"),
         ({"method": "rad", "every": 3, "on_plateau": {"patience": 0}}, "on_plateau.patience"),
+        ({"method": "rad", "every": 3, "until": 0}, "sampling.adaptive.until: expected a positive integer"),
     ):
         with pytest.raises(config.ConfigError, match=match):
             config.from_dict({**base, "sampling": {"adaptive": bad}})
+
+
+def test_until_from_the_config_stops_events_before_the_run_ends():
+    """``sampling.adaptive.until`` (config) and the run's total steps: the earlier one wins, and no event is due
+    from that step on."""
+    problem, _, res, _ = _setup()
+    rs = Resampler.from_options(res, problem.domain, {"method": "rad", "every": 10, "until": 30}, until=100)
+    assert rs.until == 30
+    assert Resampler.from_options(res, problem.domain, {"method": "rad", "every": 10, "until": 300}, until=100).until == 100
+    assert Resampler.from_options(res, problem.domain, {"method": "rad", "every": 10, "until": 30}).until == 30
+
+    class _History:
+        events: list = []
+        steps: list = []
+        loss: list = []
+
+    h = _History()
+    assert rs.due(20, h) == "every"
+    assert rs.due(30, h) is None and rs.due(40, h) is None
+    cfg = config.from_dict({"name": "x", "problem": {"name": "poisson_1d"},
+                            "sampling": {"adaptive": {"method": "rad", "every": 10, "until": 30}}})
+    assert cfg.sampling.adaptive.until == 30

@@ -256,3 +256,38 @@ def test_as_hybrid_second_phase_through_fit():
     np.testing.assert_allclose([float(out.params[k]) for k in "abc"], [1.5, 0.7, 0.2], atol=1e-9)
     info = out.history.info
     assert info["hybrid.phase"][-1] == 1 and "ssbroyden.tau" in info and "ssbroyden.linesearch_steps" in info
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_failed_linesearch_restarts_from_the_identity(name):
+    """A negative-definite H (as rounding can leave after many updates) proposes an ascent direction: the line
+    search finds no decrease. With the default restart, H is reset and the run recovers; without it the iterate
+    never moves again (the stall seen on the heat benchmark)."""
+    f = lambda x: jnp.sum((x - jnp.arange(1.0, 5.0)) ** 2 * jnp.arange(1.0, 5.0))  # noqa: E731
+    vg = jax.value_and_grad(f)
+    x0 = jnp.zeros(4, jnp.float64)
+
+    def run(opt, steps):
+        s = opt.init(x0)
+        x = x0
+        for _ in range(2):  # two ordinary steps, then corrupt H
+            v, g = vg(x)
+            u, s = opt.update(g, s, x, value=v, grad=g, value_fn=f)
+            x = x + u
+        qn = s.inner[0]
+        s = s._replace(inner=(qn._replace(hinv=-jnp.eye(4)), *s.inner[1:]))
+        x_bad = x
+        for _ in range(steps):
+            v, g = vg(x)
+            u, s = opt.update(g, s, x, value=v, grad=g, value_fn=f)
+            x = x + u
+        return x_bad, x, s
+
+    x_bad, x, s = run(_factory(name)(), 30)
+    assert int(s.restarts) >= 1
+    np.testing.assert_allclose(np.asarray(x), np.arange(1.0, 5.0), rtol=0, atol=1e-8)
+    x_bad, x, s = run(_factory(name)(restart=False), 10)
+    assert int(s.restarts) == 0
+    assert float(f(x)) >= float(f(x_bad)) * (1 - 1e-12)  # no progress at all without the restart
+    with pytest.raises(ValueError, match=r"restart: expected true or false"):
+        _factory(name)(restart="yes")

@@ -333,12 +333,16 @@ class Resampler:
     def from_options(
         cls, residual: Any, domain: Any, options: Mapping[str, Any], *, key: Any = 0, until: int | None = None
     ) -> "Resampler | None":
-        """Build from a config mapping ``{method, every, on_plateau, k, c, candidates, replace, term, sampler}``
-        (``sampling.adaptive`` of a run config); returns None for ``method: none``."""
+        """Build from a config mapping ``{method, every, on_plateau, k, c, candidates, replace, term, sampler,
+        until}`` (``sampling.adaptive`` of a run config); returns None for ``method: none``. The earlier of the
+        mapping's ``until`` and the argument ``until`` (the run's total steps) wins."""
         opts = {k: v for k, v in dict(options).items() if v is not None}
         method = opts.pop("method", "none")
         if method == "none":
             return None
+        if "until" in opts:
+            own = _positive_int(opts.pop("until"), "until")
+            until = own if until is None else min(own, until)
         return cls(residual, domain, method, key=key, until=until, **opts)
 
     # -- scheduling
