@@ -285,9 +285,12 @@ def test_failed_linesearch_restarts_from_the_identity(name):
 
     x_bad, x, s = run(_factory(name)(), 30)
     assert int(s.restarts) >= 1
+    assert float(f(x)) < float(f(x_bad))
     np.testing.assert_allclose(np.asarray(x), np.arange(1.0, 5.0), rtol=0, atol=1e-8)
     x_bad, x, s = run(_factory(name)(restart=False), 10)
     assert int(s.restarts) == 0
-    assert float(f(x)) >= float(f(x_bad)) * (1 - 1e-12)  # no progress at all without the restart
+    # no progress at all without the restart, and no harm either: a step that would raise the loss is not taken
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(x_bad))
+    assert int(s.stalls) >= 10
     with pytest.raises(ValueError, match=r"restart: expected true or false"):
         _factory(name)(restart="yes")
