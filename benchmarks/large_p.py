@@ -24,6 +24,8 @@ The runs are sequential (a curve needs a continuous run); the load average befor
 
       lm_cg_nys the same with the randomised Nyström preconditioner (``preconditioner="nystrom"``)
       lm_cg_abs the former default absolute λ₀ = 1e-3 (the scale-aware default is τ · max diag(JᵀJ))
+      lm_sample the exact step from the N × N system (JJᵀ + λI), J formed (N × P floats): the solver "auto" picks
+                when N < P, as here (N = 640)
 Each LM run records per step the CG iterations and status (``lsq.solve_steps``, ``lsq.solve_status``) and the
 accepted/rejected counts; ``info_last`` in the JSON holds their final values.
 
@@ -142,6 +144,9 @@ def curves(args) -> dict:
         # the old default: absolute λ₀ = 1e-3 (what the issue measured: 5 of 6 steps rejected)
         "lm_cg_abs": (sj.optim.levenberg_marquardt(damping=1e-3, solver="cg", cg_max_steps=args.cg_max_steps),
                       args.eval_lm),
+        # N << P: the exact damped Gauss-Newton step from the N × N system (JJᵀ + λI) (J is N × P: 1 GB at
+        # N = 640, P = 199k in float64); what "auto" picks when N < P
+        "lm_sample": (sj.optim.levenberg_marquardt(solver="dense_sample"), args.eval_lm),
     }
     out = {"P": p, "N": args.interior + args.boundary, "width": args.width, "runs": {}}
     for name in args.optimizers:
@@ -204,7 +209,8 @@ def parse_args(argv=None):
     ap.add_argument("--eval-lbfgs", type=int, default=10)
     ap.add_argument("--eval-lm", type=int, default=2)
     ap.add_argument("--precond-rank", type=int, default=50)
-    ap.add_argument("--optimizers", nargs="+", choices=("adam", "lbfgs", "lm_cg", "lm_cg_nys", "lm_cg_abs"),
+    ap.add_argument("--optimizers", nargs="+",
+                    choices=("adam", "lbfgs", "lm_cg", "lm_cg_nys", "lm_cg_abs", "lm_sample"),
                     default=["adam", "lbfgs", "lm_cg", "lm_cg_nys"])
     ap.add_argument("--no-curves", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
