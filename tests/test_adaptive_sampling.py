@@ -258,7 +258,8 @@ def test_until_from_the_config_stops_events_before_the_run_ends():
     problem, _, res, _ = _setup()
     rs = Resampler.from_options(res, problem.domain, {"method": "rad", "every": 10, "until": 30}, until=100)
     assert rs.until == 30
-    assert Resampler.from_options(res, problem.domain, {"method": "rad", "every": 10, "until": 300}, until=100).until == 100
+    late = Resampler.from_options(res, problem.domain, {"method": "rad", "every": 10, "until": 300}, until=100)
+    assert late.until == 100
     assert Resampler.from_options(res, problem.domain, {"method": "rad", "every": 10, "until": 30}).until == 30
 
     class _History:

@@ -32,10 +32,9 @@ Wolfe line search makes that rare.
 Safeguards. A line-search step that raises the loss is not taken (optax's zoom search returns its last trial
 step when it finds no point of sufficient decrease, even if the loss rose). Restart: when the line search fails
 (its step does not lower the loss), H is reset to I and the next curvature pair rescales it as at the start
-(``restart=True``, the default; counted in ``restarts``). Without it a
-poor H keeps proposing the same failing direction: each step then spends the whole line-search budget and the
-iterate freezes (measured on the heat benchmark, seed 2: the error froze at 1.5e-7 while steps became 7-8x
-dearer). Nocedal & Wright (sec. 6.1) recommend the same safeguard.
+(``restart=True``, the default; counted in ``restarts``). Without it a poor H keeps proposing the same failing
+direction: each step then spends the whole line-search budget and the iterate freezes (measured on the heat
+benchmark, seed 2: the error froze at 1.5e-7 while steps became 4-8x dearer).
 
 Written by hand: optax has only L-BFGS and optimistix's BFGS has no self-scaling nor zoom line search.
 """
@@ -227,7 +226,9 @@ class BFGSState(NamedTuple):
     restarts: jax.Array
 
     _log_name = "bfgs"
-    _log_fields = ("stalls", "step_norm", "linesearch_steps", "decrease_error", "tau", "theta", "skipped", "restarts")
+    _log_fields = (
+        "stalls", "step_norm", "linesearch_steps", "decrease_error", "tau", "theta", "skipped", "restarts",
+    )
     high_accuracy = True  # a plain class attribute (NamedTuple forbids ClassVar annotations)
 
     def next_value_and_grad(self) -> tuple[jax.Array, Any, jax.Array]:
@@ -339,7 +340,9 @@ def bfgs(
 ) -> optax.GradientTransformationExtraArgs:
     """Dense BFGS with optax's zoom (strong Wolfe) line search: ``chain(scale_by_bfgs("bfgs"), scale(-1),
     zoom line search)`` plus stall and line-search diagnostics in the state (as :func:`lbfgs`)."""
-    return _quasi_newton("bfgs", "al_baali", initial_scale, max_linesearch_steps, max_learning_rate, stall_rtol, restart)
+    return _quasi_newton(
+        "bfgs", "al_baali", initial_scale, max_linesearch_steps, max_learning_rate, stall_rtol, restart
+    )
 
 
 @memoized
@@ -353,7 +356,9 @@ def ssbfgs(
 ) -> optax.GradientTransformationExtraArgs:
     """Self-scaled BFGS (Urbán, Stefanou & Pons 2025; Kiyani et al. 2025): BFGS applied to H/τ with
     τ = min(1, 1/b), b = sᵀBs / yᵀs (Al-Baali), or τ = 1/b with ``scaling="oren_luenberger"``."""
-    return _quasi_newton("ssbfgs", scaling, initial_scale, max_linesearch_steps, max_learning_rate, stall_rtol, restart)
+    return _quasi_newton(
+        "ssbfgs", scaling, initial_scale, max_linesearch_steps, max_learning_rate, stall_rtol, restart
+    )
 
 
 @memoized
@@ -366,7 +371,9 @@ def ssbroyden(
 ) -> optax.GradientTransformationExtraArgs:
     """Self-scaled Broyden (Al-Baali 1998; Urbán, Stefanou & Pons 2025, "SSBroyden2"; Kiyani et al. 2025): the
     Broyden-class member θ_k and scaling τ_k chosen per step from b, h and a (module docstring)."""
-    return _quasi_newton("ssbroyden", "al_baali", initial_scale, max_linesearch_steps, max_learning_rate, stall_rtol, restart)
+    return _quasi_newton(
+        "ssbroyden", "al_baali", initial_scale, max_linesearch_steps, max_learning_rate, stall_rtol, restart
+    )
 
 
 for _f in (bfgs, ssbfgs, ssbroyden):
