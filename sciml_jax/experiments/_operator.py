@@ -761,7 +761,8 @@ def operator_learning(cfg: _config.RunConfig, out_dir: str, opts: OperatorOption
             t_eq = min(r["wall_time_s"] for r in rs)
             for r in rs:
                 r["equal_time_s"] = t_eq
-                r["at_equal_time"] = _at_time_curve(r["curve"], t_eq)
+                r["at_equal_time"] = finite(
+                    _report.value_at_time(r["curve"]["wall_time_s"], r["curve"]["test_rel_l2"], t_eq))
         table[label] = {}
         for m in case_methods:
             rs = [r for r in case_runs if r["method"] == m["label"]]
@@ -860,14 +861,6 @@ def _per_step(m: Mapping[str, Any], n: int) -> str:
 def _reached(h: train.History, level: float) -> dict | None:
     hit = train.time_to_level(h, "test_rel_l2", level)
     return None if hit is None else {"step": hit[0], "time_s": hit[1]}
-
-
-def _at_time_curve(curve: Mapping[str, list], t: float) -> float | None:
-    best = None
-    for tt, v in zip(curve["wall_time_s"], curve["test_rel_l2"]):
-        if tt <= t + 1e-9:
-            best = v
-    return finite(best)
 
 
 def _write_csv(path: str, runs: list[dict], levels: Sequence[float]) -> None:

@@ -85,6 +85,16 @@ def fmt(v: Any, spec: str = ".3e") -> str:
     return str(v)
 
 
+def value_at_time(wall_times: Sequence[float], values: Sequence[Any], t: float) -> Any:
+    """The value of the last evaluation whose wall time is <= t (None if there is none): a run's metric at a common
+    wall time, for equal-time comparisons."""
+    out = None
+    for tt, v in zip(wall_times, values):
+        if tt <= t + 1e-9:
+            out = v
+    return out
+
+
 def robust(history: Any, metric: str = "rel_l2") -> dict:
     """``{metric: final, metric_best, metric_median_last}`` of a run (see :func:`sciml_jax.train.summary_stats`)."""
     s = train.summary_stats(history, metric, K_LAST)

@@ -155,16 +155,6 @@ def _summary(setup: Setup, result: train.FitResult) -> dict:
     }
 
 
-def _metric_at_time(history: train.History, metric: str, t: float) -> float:
-    """Value of ``metric`` at the last evaluation whose wall time is <= t (NaN if none)."""
-    values = history.metrics.get(metric, [])
-    best = math.nan
-    for tt, v in zip(history.wall_time_s, values):
-        if tt <= t + 1e-9:
-            best = v
-    return best
-
-
 def _decades_reached(results: Mapping[str, Mapping[str, Any]]) -> list[float]:
     """Decades 1e-2, 1e-3, ... down to the smallest final rel L2 of any run (at most 6, the finest ones)."""
     finals = [s["rel_l2_median_last"] for s in results.values()
@@ -445,7 +435,8 @@ def _run_train(
         fig, fig_error = None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     budget = min(s["wall_time_s"] for s in results.values())
     for name, s in results.items():
-        s["rel_l2_at_common_time"] = _finite(_metric_at_time(histories[name], "rel_l2", budget))
+        s["rel_l2_at_common_time"] = _finite(_report.value_at_time(
+            histories[name].wall_time_s, histories[name].metrics.get("rel_l2", []), budget))
     lines = [
         f"# {cfg.name}: comparison",
         "",
