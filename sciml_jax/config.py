@@ -125,6 +125,11 @@ class TrainConfig:
     divergence_factor: float | None = 1e4
     # reports quote each metric's final value, its best and the median of its last `median_of_last` evaluations
     median_of_last: int = 5
+    # time-marching (sciml_jax.pinn.TimeWindows, sciml_jax.train.fit_windows): the time interval split into this
+    # many equal windows trained one after another, each from the previous one's solution; `steps` is then the total,
+    # split equally. Or a mapping {windows: 10, local_time: true} (local_time: each window's network sees
+    # tau = (t - t_k) / (t_{k+1} - t_k), the default)
+    time_windows: int | dict | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -286,6 +291,8 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
             if not isinstance(stage["points"], Mapping):
                 raise ConfigError(f"{where}.points: expected a mapping point set -> count, got {stage['points']!r}")
             point_specs.append((f"train.stages[{i}].points", stage["points"]))
+    if cfg.train.time_windows is not None:
+        _validate_time_windows(cfg, prob, prefix)
     for where, spec in point_specs:
         if spec is None:
             continue
@@ -334,6 +341,50 @@ def _validate_semantics(cfg: RunConfig, path: str) -> None:
     except (ValueError, TypeError) as e:
         msg = str(e)
         raise ConfigError(f"{prefix}{msg if msg.startswith('optimizer') else 'optimizer: ' + msg}") from None
+
+
+def time_windows_options(value: Any) -> dict:
+    """``train.time_windows`` as ``{"windows": K, "local_time": bool}`` (an int K is ``{"windows": K}``)."""
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in ("windows", "local_time")]
+        if unknown:
+            raise ConfigError(f"train.time_windows.{unknown[0]}: unknown key; allowed: windows, local_time")
+        out = {"windows": value.get("windows"), "local_time": value.get("local_time", True)}
+    else:
+        out = {"windows": value, "local_time": True}
+    k = out["windows"]
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"train.time_windows: expected a number of windows >= 1 (or {{windows: K, local_time: "
+                          f"true}}), got {value!r}")
+    if not isinstance(out["local_time"], bool):
+        raise ConfigError(f"train.time_windows.local_time: expected true or false, got {out['local_time']!r}")
+    return out
+
+
+def _validate_time_windows(cfg: RunConfig, prob: Any, prefix: str) -> None:
+    """``train.time_windows``: a time-dependent problem with an initial term, and nothing it cannot compose with."""
+    from . import pinn  # noqa: PLC0415
+
+    try:
+        opts = time_windows_options(cfg.train.time_windows)
+    except ConfigError as e:
+        raise ConfigError(f"{prefix}{e}") from None
+    where = f"{prefix}train.time_windows"
+    clashes = [(cfg.train.stages is not None, "train.stages"),
+               (cfg.sampling.adaptive.method != "none", "sampling.adaptive"),
+               (bool(cfg.model.hard_constraint), "model.hard_constraint")]
+    for clash, what in clashes:
+        if clash:
+            raise ConfigError(f"{where}: cannot be combined with {what} (remove one of them)")
+    if cfg.train.steps < opts["windows"]:
+        raise ConfigError(f"{where}: train.steps = {cfg.train.steps} is the total over {opts['windows']} windows; "
+                          "it must be at least one step per window")
+    try:
+        pinn.TimeWindows(prob, opts["windows"], local_time=opts["local_time"])
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    if "initial" not in (cfg.sampling.points or prob.default_points):
+        raise ConfigError(f"{where}: sampling.points needs an 'initial' count (each window's initial points)")
 
 
 def _validate_adaptive(cfg: RunConfig, prob: Any, prefix: str) -> None:

@@ -25,7 +25,7 @@ from .. import nn, pinn, train
 from . import _report
 from ._ablation import _cell_stats, _check_seeds, _conclusion
 from ._report import fmt
-from ._train import build, make_resampler, register, set_dtype
+from ._train import build, fit_windows, make_resampler, register, set_dtype
 
 # ----------------------------------------------------------------------------------------------- budget
 
@@ -56,9 +56,13 @@ class _CpuClock:
 
     def __init__(self):
         self.marks: list[tuple[int, float]] = []
+        self._offset = self._last = 0
 
     def __call__(self, *, step: int, **_: Any) -> None:
-        self.marks.append((int(step), time.process_time()))
+        if step < self._last:  # a new fit call (the next time window) counts its steps from 0 again
+            self._offset += self._last
+        self._last = int(step)
+        self.marks.append((self._offset + int(step), time.process_time()))
 
     def per_step(self) -> float | None:
         if len(self.marks) < 2 or self.marks[-1][0] <= self.marks[0][0]:
@@ -280,12 +284,18 @@ def _run(setup: Any, opt: Any, budget_s: float | None, levels: Sequence[float]) 
     if resampler is not None:
         callbacks.append(resampler)
     clock = _CpuClock()
-    callbacks += [clock, WallTimeBudget(budget_s)]
+    windows = setup.windows.count if setup.windows is not None else 1
+    # with time windows the budget is shared equally: each window stops after budget_s / K of steps
+    callbacks += [clock, WallTimeBudget(None if budget_s is None else budget_s / windows)]
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    res = train.fit(setup.residual, setup.params, setup.batch, opt, tc.steps, metrics=setup.metrics,
-                    eval_every=tc.eval_every, chunk=tc.chunk, progress=False, callbacks=callbacks,
-                    divergence_factor=tc.divergence_factor, label=setup.cfg.name)
+    common = dict(eval_every=tc.eval_every, chunk=tc.chunk, progress=False, callbacks=callbacks,
+                  divergence_factor=tc.divergence_factor, label=setup.cfg.name)
+    if setup.windows is not None:
+        setup.optimizer = opt
+        res = fit_windows(setup, tc.steps, **common)
+    else:
+        res = train.fit(setup.residual, setup.params, setup.batch, opt, tc.steps, metrics=setup.metrics, **common)
     elapsed = time.perf_counter() - t0
     h = res.history
     switches = [e["step"] for e in h.events if e["kind"] == "switch"]
@@ -300,7 +310,7 @@ def _run(setup: Any, opt: Any, budget_s: float | None, levels: Sequence[float]) 
         # everything fit did after compiling: steps, metric evaluations and callbacks (resampling)
         "elapsed_s": max(elapsed - res.compile_time_s, wall),
         "steps_per_s": res.step / wall if wall > 0 else None, "cpu_s_per_step": clock.per_step(),
-        "budget_stop": res.status == "stopped",  # the only stopping callback is the budget
+        "budget_stop": res.status == "stopped",  # the only stopping callback is the budget (of the last window)
         "load_before": load_before, "load_after": os.getloadavg()[0],
         "first_switch_step": switches[0] if switches else None, "switches": len(switches),
         "guard_fallbacks": sum(e["kind"] == "fallback" for e in h.events),
@@ -525,6 +535,8 @@ def _settings_line(p: str, cell: Any, meta: Mapping, num_params: int) -> str:
         extra.append(f"{cell.sampling.adaptive.method.upper()} every {cell.sampling.adaptive.every}")
     if cell.loss.causal:
         extra.append(f"causal {dict(cell.loss.causal)}")
+    if cell.train.time_windows is not None:
+        extra.append(f"{_config.time_windows_options(cell.train.time_windows)['windows']} time windows")
     opts = cell.problem.build().options
     grid = ("problem's own points" if meta["eval_grid"] is None
             else _grid_label(meta["eval_grid"], ["x", "t"] if len(meta["eval_grid"]) == 2 else

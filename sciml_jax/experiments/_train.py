@@ -35,6 +35,7 @@ class Setup:
     optimizer: Any
     metrics: dict
     key_points: Any  # the key the collocation points were drawn with (stages reuse it: nested QMC sets)
+    windows: Any = None  # pinn.TimeWindows of train.time_windows (None: one window)
 
 
 def set_dtype(dtype: str) -> None:
@@ -85,9 +86,41 @@ def build(cfg: _config.RunConfig) -> Setup:
                              causal=causal)
     optimizer = optim.get(cfg.optimizer.name, **cfg.optimizer.options)
     metrics = pinn.metrics(problem, apply)
-    if causal is not None:
+    windows = None
+    if cfg.train.time_windows is not None:
+        opts = _config.time_windows_options(cfg.train.time_windows)
+        windows = pinn.TimeWindows(problem, opts["windows"], local_time=opts["local_time"])
+    elif causal is not None:
         metrics["causal_min_weight"] = pinn.CausalMinWeight(residual, batch)
-    return Setup(cfg, problem, apply, params, batch, residual, optimizer, metrics, key_points)
+    return Setup(cfg, problem, apply, params, batch, residual, optimizer, metrics, key_points, windows)
+
+
+def fit_windows(setup: Setup, steps: int, **fit_kwargs: Any) -> train.FitResult:
+    """Train ``setup`` with its time windows (``train.fit_windows``), ``steps`` in all split equally.
+
+    Afterwards ``setup`` describes the piecewise model: ``apply`` is the windowed model, its metrics take the
+    stacked parameters the result holds (the errors on the points of the setup's ``rel_l2`` metric), ``residual``
+    and ``batch`` are the last window's.
+    """
+    cfg, win = setup.cfg, setup.windows
+    metric = setup.metrics.get("rel_l2")
+    points = None if metric is None else np.asarray(metric.x)
+    result = train.fit_windows(
+        win, setup.apply, setup.params, setup.optimizer, max(steps // win.count, 1),
+        counts=dict(cfg.sampling.points or setup.problem.default_points), method=cfg.sampling.method,
+        points_key=setup.key_points, observations={k: _config.load_data_entry(v).entry for k, v in cfg.data.items()},
+        weights={k: v for k, v in cfg.loss.weights.items() if k in setup.problem.terms},
+        causal=pinn.Causal(**cfg.loss.causal) if cfg.loss.causal else None, eval_points=points, **fit_kwargs,
+    )
+    net_apply = setup.apply
+    setup.apply = win.model(net_apply)
+    setup.residual = win.for_window(win.residual(net_apply, setup.residual.weights, setup.residual.causal),
+                                    win.count - 1)
+    setup.batch = dict(result.batch)
+    setup.metrics = pinn.metrics(setup.problem, setup.apply)
+    if points is not None:
+        setup.metrics["rel_l2"] = pinn.rel_l2(setup.problem, setup.apply, points=points)
+    return result
 
 
 def make_resampler(setup: Setup) -> Any:
@@ -111,7 +144,8 @@ def _summary(setup: Setup, result: train.FitResult) -> dict:
     k = setup.cfg.train.median_of_last
     term_mse = {name: (v[-1] if v else math.nan) for name, v in h.terms.items()}
     final_params = result.params
-    final_loss = float(setup.residual.loss(final_params, setup.batch))
+    last = final_params if setup.windows is None else jax.tree.map(lambda a: a[-1], final_params)
+    final_loss = float(setup.residual.loss(last, setup.batch))
     rel = float(setup.metrics["rel_l2"](final_params)) if "rel_l2" in setup.metrics else math.nan
     errors = {m: train.summary_stats(h, m, k) for m in setup.metrics if m.startswith("rel_l2")}
     unknowns = {}
@@ -146,6 +180,7 @@ def _summary(setup: Setup, result: train.FitResult) -> dict:
         "events": h.events,
         "dtype": setup.cfg.dtype,
         "num_params": nn.num_params(setup.params),
+        "time_windows": None if setup.windows is None else setup.windows.count,
         "points": {name: int((v[0] if isinstance(v, tuple) else v).shape[0]) for name, v in setup.batch.items()},
         "observations": {name: _config.load_data_entry(spec).summary() for name, spec in setup.cfg.data.items()},
         "seed": setup.cfg.seed,
@@ -172,6 +207,8 @@ def _event_text(e: Mapping[str, Any]) -> str:
     if e["kind"] == "fallback":
         tail = "; retries exhausted, first optimizer continues for good" if e.get("final") else ""
         return f"step {e['step']}: divergence guard rolled back to the switch parameters (fallback {e['fallbacks']}){tail}"
+    if e["kind"] == "window":
+        return f"step {e['step']}: time window {e['window']}, t in [{e['span'][0]:g}, {e['span'][1]:g}]"
     if e["kind"] == "stage":
         return f"step {e['step']}: stage {e['stage']} with points {e['points']}"
     if e["kind"] == "resample":
@@ -290,7 +327,12 @@ def run(cfg: _config.RunConfig, out_dir: str, *, resume: bool = False, progress:
     resampler = make_resampler(setup)
     if resampler is not None:
         common["callbacks"] = [resampler]
-    if tc.stages:
+    if setup.windows is not None:
+        if resume:
+            raise ValueError("--resume is not supported for runs with train.time_windows")
+        result = fit_windows(setup, tc.steps, divergence_factor=tc.divergence_factor,
+                             **{k: v for k, v in common.items() if k != "metrics"})
+    elif tc.stages:
         if resume:
             raise ValueError("--resume is not supported for runs with train.stages")
         batches = [

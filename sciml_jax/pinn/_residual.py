@@ -45,13 +45,17 @@ class Causal(eqx.Module):
         term: the term weighted (default ``"pde"``).
         chunks: M, the number of time slices (jaxpi uses 32).
         epsilon: ε > 0, the causality parameter (jaxpi: 1.0).
+        span: ``(t0, t1)``, the time interval the slices divide, or None (default: the problem's time interval).
+            An array leaf: time windows (:class:`sciml_jax.pinn.TimeWindows`) set each window's interval without
+            recompiling.
     """
 
     epsilon: np.ndarray
+    span: np.ndarray | None = None
     term: str = eqx.field(static=True, default="pde")
     chunks: int = eqx.field(static=True, default=32)
 
-    def __init__(self, term: str = "pde", chunks: int = 32, epsilon: float = 1.0):
+    def __init__(self, term: str = "pde", chunks: int = 32, epsilon: float = 1.0, span: Any = None):
         if not isinstance(term, str) or not term:
             raise ValueError(f"Causal: term must name a residual term, got {term!r}")
         if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 2:
@@ -59,7 +63,11 @@ class Causal(eqx.Module):
         eps = np.asarray(epsilon, dtype=np.float64)
         if eps.shape != () or not np.isfinite(eps) or eps <= 0:
             raise ValueError(f"Causal: epsilon must be a finite number > 0, got {epsilon!r}")
-        self.term, self.chunks, self.epsilon = term, chunks, eps
+        if span is not None:
+            span = np.asarray(span, dtype=np.float64)
+            if span.shape != (2,) or not np.all(np.isfinite(span)) or not span[0] < span[1]:
+                raise ValueError(f"Causal: span must be (t0, t1) with finite t0 < t1, or None; got {span!r}")
+        self.term, self.chunks, self.epsilon, self.span = term, chunks, eps, span
 
     def weights(self, t: jax.Array, r: jax.Array, t0: float, t1: float) -> tuple[jax.Array, jax.Array]:
         """``(row weights (N,), slice weights (M,))`` for residual rows r at times t (rows of one point share t)."""
@@ -179,6 +187,9 @@ class Residual(eqx.Module):
         term = self.problem.terms[self.causal.term]
         x = _entry_args(batch[term.points])[0]
         t = jnp.repeat(x[:, -1], raw[self.causal.term].shape[0] // x.shape[0])  # one time per residual row
+        if self.causal.span is not None:
+            span = jnp.asarray(self.causal.span, t.dtype)
+            return self.causal.weights(t, raw[self.causal.term], span[0], span[1])
         lo, hi = self.problem.domain.bounds()
         return self.causal.weights(t, raw[self.causal.term], float(lo[-1]), float(hi[-1]))
 

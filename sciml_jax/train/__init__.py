@@ -19,6 +19,7 @@ from ._sharding import data_parallel as data_parallel
 from ._sharding import replicate as replicate
 from ._sharding import shard_batch as shard_batch
 from ._stages import fit_stages as fit_stages
+from ._windows import fit_windows as fit_windows
 from ._summary import settled_index as settled_index
 from ._summary import summary_stats as summary_stats
 from ._summary import time_to_level as time_to_level

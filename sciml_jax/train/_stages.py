@@ -90,27 +90,7 @@ def fit_stages(
         event = {"stage": i, "points": sizes}
         if kwargs.get("minibatch"):
             event["minibatch"] = {str(k): int(v) for k, v in dict(kwargs["minibatch"]).items()}
-        stage_history = result.history
-        if history is None:
-            history = stage_history
-            history.add_event(0, "stage", **event)
-        else:
-            offset = total
-            history.add_event(offset, "stage", **event)
-            history.steps.extend(s + offset for s in stage_history.steps)
-            history.loss.extend(stage_history.loss)
-            history.grad_norm.extend(stage_history.grad_norm)
-            for k in history.terms:
-                history.terms[k].extend(stage_history.terms[k])
-            for k, v in stage_history.info.items():
-                history.info.setdefault(k, [float("nan")] * (len(history.steps) - len(v)))
-                history.info[k].extend(v)
-            for j, (s, t) in enumerate(zip(stage_history.eval_steps, stage_history.wall_time_s)):
-                if s == 0:
-                    continue  # the stage's initial evaluation repeats the previous stage's last one
-                history.add_eval(s + offset, t + wall, {k: v[j] for k, v in stage_history.metrics.items()})
-            for e in stage_history.events:
-                history.add_event(**{**e, "step": e["step"] + offset})
+        history = append_history(history, result.history, total, wall, "stage", event)
         params, opt_state = result.params, result.opt_state
         wall += result.wall_time_s
         compile_time += result.compile_time_s
@@ -122,3 +102,35 @@ def fit_stages(
     result.wall_time_s = wall
     result.compile_time_s = compile_time
     return result
+
+
+def append_history(history: History | None, part: History, offset: int, wall: float, kind: str,
+                   event: Mapping[str, Any], skip_initial_eval: bool = True) -> History:
+    """``history`` continued by the history ``part`` of a later fit call (a stage, a time window).
+
+    ``part``'s steps are shifted by ``offset`` and its wall times by ``wall``; an event ``kind`` with ``event``'s
+    fields marks where it starts. With ``skip_initial_eval`` the part's step-0 evaluation is dropped (it repeats the
+    previous part's last one). With ``history`` None, ``part`` itself is returned with the event added.
+    """
+    if history is None:
+        part.add_event(0, kind, **event)
+        return part
+    history.add_event(offset, kind, **event)
+    n_before = len(history.steps)
+    history.steps.extend(s + offset for s in part.steps)
+    history.loss.extend(part.loss)
+    history.grad_norm.extend(part.grad_norm)
+    for k in history.terms:
+        history.terms[k].extend(part.terms[k])
+    for k, v in part.info.items():
+        history.info.setdefault(k, [float("nan")] * n_before)
+        history.info[k].extend(v)
+    for k, v in history.info.items():  # a key the part did not log: NaN for its steps
+        v.extend([float("nan")] * (len(history.steps) - len(v)))
+    for j, (s, t) in enumerate(zip(part.eval_steps, part.wall_time_s)):
+        if s == 0 and skip_initial_eval:
+            continue
+        history.add_eval(s + offset, t + wall, {k: v[j] for k, v in part.metrics.items()})
+    for e in part.events:
+        history.add_event(**{**e, "step": e["step"] + offset})
+    return history
