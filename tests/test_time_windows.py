@@ -202,3 +202,16 @@ def test_config_run_with_time_windows_reports_the_piecewise_model(tmp_path):
     assert [e["step"] for e in saved["events"] if e["kind"] == "window"] == [0, 10, 20]
     report = open(os.path.join(tmp_path, "report.md")).read()
     assert "time window 2, t in [0.666667, 1]" in report
+
+
+def test_bench_cell_with_time_windows_shares_the_budget(tmp_path):
+    raw = copy.deepcopy(BASE)
+    raw.update(experiment="bench", experiment_options={
+        "seeds": [0], "budget_s": 1000.0, "levels": [0.5],
+        "optimizers": {"adam": {"optimizer": {"name": "adam", "learning_rate": 1e-2}}},
+        "problems": {"convection": {"target": 0.5}}})
+    out = sj.experiments.run_config(sj_config.from_dict(raw), str(tmp_path))["tw"]
+    run = json.loads(open(os.path.join(tmp_path, "runs.jsonl")).readline())
+    assert run["steps"] == 30 and run["status"] == "completed" and run["cpu_s_per_step"] > 0
+    assert run["rel_l2"] == pytest.approx(out["rel_l2"])
+    assert "3 time windows" in open(os.path.join(tmp_path, "report.md")).read()
