@@ -146,6 +146,13 @@ def test_time_windows_validation():
         sj.pinn.TimeWindows(prob, bounds=[0.0, 0.7, 0.5, 1.0])
     with pytest.raises(ValueError, match="bounds must increase strictly from t0 = 0 to t1 = 1"):
         sj.pinn.TimeWindows(prob, bounds=[0.0, 0.5])
+    obs = sj.problems.Problem(
+        "observed", sj.geometry.SpaceTime(sj.geometry.Interval(0.0, 1.0), 0.0, 1.0),
+        {"ic": sj.problems.initial(0.0), "data": sj.problems.Term("obs", lambda u, x, y: u(x) - y)},
+        observations={"obs": (np.zeros((3, 2)), np.zeros(3))},
+    )
+    with pytest.raises(ValueError, match="observation entries"):
+        sj.pinn.TimeWindows(obs, 2)
     tw = sj.pinn.TimeWindows(prob, bounds=[0.0, 0.2, 1.0])
     assert tw.count == 2 and tw.span(1) == (0.2, 1.0)
     with pytest.raises(ValueError, match="'initial' entry"):

@@ -157,8 +157,9 @@ class TimeWindows:
         (:class:`LocalTime`); otherwise the absolute time.
 
         Raises:
-            ValueError: the problem has no space-time domain, no term on the ``initial`` point set, unknowns, a
-                hard constraint, or ``windows``/``bounds`` are not a valid split of its time interval.
+            ValueError: the problem has no space-time domain, no term on the ``initial`` point set, unknowns,
+                observation entries, fields compared up to a constant, or ``windows``/``bounds`` are not a valid
+                split of its time interval.
         """
         if not isinstance(problem, Problem):
             raise ValueError(f"time windows: expected a sciml_jax.problems.Problem, got {type(problem).__name__}")
@@ -177,6 +178,9 @@ class TimeWindows:
         if problem.unknowns:
             raise ValueError(f"time windows: problem {problem.name!r} has unknowns {list(problem.unknowns)}; "
                              "windows would identify them separately, which is not supported")
+        if problem.data:
+            raise ValueError(f"time windows: problem {problem.name!r} has observation entries {list(problem.data)}; "
+                             "windows with observations are not supported (each window would need its own times' data)")
         if problem.up_to_constant:
             raise ValueError(f"time windows: fields {list(problem.up_to_constant)} compared up to a constant are "
                              "not supported")
