@@ -41,7 +41,7 @@ def test_local_time_maps_the_window_to_the_unit_interval_and_keeps_the_physics()
     assert float(jax.grad(lambda y: net(2.0, y))(x)[1]) == pytest.approx(10.0)
 
 
-@pytest.mark.parametrize("name", ["convection_1d", "wave_1d"])
+@pytest.mark.parametrize("name", ["convection_1d", pytest.param("wave_1d", marks=pytest.mark.slow)])
 def test_initial_terms_measure_against_the_previous_window(name):
     """With absolute time, a network equal to the previous window's has zero initial residual in the next window
     (value and velocity conditions alike); window 0 keeps the problem's own initial data."""
@@ -200,6 +200,7 @@ def test_config_time_windows_errors_say_what_is_wrong(changes, message):
         _cfg(**changes)
 
 
+@pytest.mark.slow  # 16 s (figures of the piecewise model); the bench test below covers the config path by default
 def test_config_run_with_time_windows_reports_the_piecewise_model(tmp_path):
     cfg = _cfg(loss={"causal": {"term": "pde", "chunks": 4}})
     out = sj.experiments.run_config(cfg, str(tmp_path))["tw"]
