@@ -109,8 +109,7 @@ def fit_windows(setup: Setup, steps: int, **fit_kwargs: Any) -> train.FitResult:
         win, setup.apply, setup.params, setup.optimizer, max(steps // win.count, 1),
         counts=dict(cfg.sampling.points or setup.problem.default_points), method=cfg.sampling.method,
         points_key=setup.key_points, observations={k: _config.load_data_entry(v).entry for k, v in cfg.data.items()},
-        weights={k: v for k, v in cfg.loss.weights.items() if k in setup.problem.terms},
-        causal=pinn.Causal(**cfg.loss.causal) if cfg.loss.causal else None, eval_points=points, **fit_kwargs,
+        weights=setup.residual.weights, causal=setup.residual.causal, eval_points=points, **fit_kwargs,
     )
     net_apply = setup.apply
     setup.apply = win.model(net_apply)

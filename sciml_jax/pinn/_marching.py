@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import geometry
 from ..problems._core import Problem, Term, call_with_coeffs
-from ._residual import Causal, Residual, residual
+from ._residual import Causal, ErrorMetric, Residual, rel_l2, residual
 
 INITIAL = "initial"
 
@@ -102,16 +102,15 @@ class MarchingError(eqx.Module):
     While window k trains, ``params`` are window k's: the error is sqrt(E_done + e_k(params)) / sqrt(R_done + R_k)
     where E_done, R_done are the squared error and squared reference over the earlier windows' points (fixed once
     those windows are trained) and e_k, R_k the same over window k's points. After the last window it is the
-    relative L2 error of the whole :class:`WindowedModel`. All fields are array leaves: one compile for all windows.
+    relative L2 error of the whole :class:`WindowedModel`. Points, reference values and the model evaluation are
+    those of the wrapped :class:`ErrorMetric` (``base``); all fields are array leaves: one compile for all windows.
     """
 
-    x: jax.Array  # (M, d) evaluation points
-    u_star: jax.Array  # (M, m) reference values
+    base: ErrorMetric  # over all points, for window k's network
     window: jax.Array  # (M,) window index of each point
     k: jax.Array  # the window being trained
     done_sq: jax.Array  # squared error over windows < k
     done_ref: jax.Array  # squared reference over windows < k
-    apply: Callable
 
     __hash__ = object.__hash__
 
@@ -120,11 +119,9 @@ class MarchingError(eqx.Module):
 
     def current(self, params: Any) -> tuple[jax.Array, jax.Array]:
         """(squared error, squared reference) over window k's points."""
-        u = jax.vmap(lambda y: self.apply(params, y))(self.x)
-        u = jnp.reshape(u, (u.shape[0], -1))
         mask = (self.window == self.k)[:, None]
-        err = jnp.sum(jnp.where(mask, (u - self.u_star) ** 2, 0.0))
-        ref = jnp.sum(jnp.where(mask, self.u_star**2, 0.0))
+        err = jnp.sum(jnp.where(mask, (self.base.values(params) - self.base.u_star) ** 2, 0.0))
+        ref = jnp.sum(jnp.where(mask, self.base.u_star**2, 0.0))
         return err, ref
 
     def __call__(self, params: Any) -> jax.Array:
@@ -135,7 +132,7 @@ class MarchingError(eqx.Module):
         """The metric of window k + 1 with the network ``apply`` of that window, window k's contribution (at
         ``params``) fixed."""
         err, ref = self.current(params)
-        return eqx.tree_at(lambda m: (m.k, m.done_sq, m.done_ref, m.apply), self,
+        return eqx.tree_at(lambda m: (m.k, m.done_sq, m.done_ref, m.base.apply), self,
                            (self.k + 1, self.done_sq + err, self.done_ref + ref, apply))
 
 
@@ -310,12 +307,8 @@ def marching_error(windows: TimeWindows, apply: Callable, points: Any = None) ->
     prob = windows.problem
     if prob.exact is None:
         raise ValueError(f"marching error: problem {prob.name!r} has no reference solution")
-    x = np.asarray(prob.eval_points() if points is None else points, dtype=np.float64)
-    dtype = jnp.result_type(float)
-    xj = jnp.asarray(x, dtype)
-    u_star = jnp.reshape(jax.vmap(prob.exact)(xj), (x.shape[0], -1))
-    window = np.asarray(windows.model(apply).index(jnp.asarray(x[:, -1])))
-    zero = jnp.zeros((), dtype)
-    return MarchingError(xj, u_star, jnp.asarray(window, jnp.int32), jnp.asarray(0, jnp.int32), zero, zero,
-                         windows.network(apply, 0))
+    base = rel_l2(prob, windows.network(apply, 0), points=points)
+    window = windows.model(apply).index(base.x[:, -1]).astype(jnp.int32)
+    zero = jnp.zeros((), base.u_star.dtype)
+    return MarchingError(base, window, jnp.asarray(0, jnp.int32), zero, zero)
 
